@@ -29,7 +29,10 @@ def _sequence(con: duckdb.DuckDBPyConnection) -> None:
 
 def _count_ngrams(con: duckdb.DuckDBPyConnection) -> None:
     """`next` (P(dst | src)) and `next2` (P(dst | ctx, src)) as conditional frequencies."""
-    for rel, ctx, where in (("next", "-1", "nxt IS NOT NULL"), ("next2", "prev", "prev IS NOT NULL AND nxt IS NOT NULL")):
+    for rel, ctx, where in (
+        ("next", "-1", "nxt IS NOT NULL"),
+        ("next2", "prev", "prev IS NOT NULL AND nxt IS NOT NULL"),
+    ):
         con.execute(
             f"""INSERT INTO edges
             WITH per AS (SELECT {ctx} AS ctx, n AS src, nxt AS dst, p, count(*) AS c

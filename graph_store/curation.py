@@ -32,15 +32,23 @@ class Edit:
     undone: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "ts": self.ts, "op": self.op, "args": self.args, "note": self.note, "undone": self.undone}
+        return {
+            "id": self.id,
+            "ts": self.ts,
+            "op": self.op,
+            "args": self.args,
+            "note": self.note,
+            "undone": self.undone,
+        }
 
 
 def resolve(con: duckdb.DuckDBPyConnection, word: str, create: bool = False) -> int:
     """Node id of a word (by case-folded key); a multi-word name is a concept node (note title)."""
     key = fold(word.strip())
-    row = con.execute(
-        "SELECT id FROM nodes WHERE key = ? ORDER BY kind = 'concept', id LIMIT 1", [key]
-    ).fetchone() or con.execute("SELECT node_id FROM aliases WHERE key = ? LIMIT 1", [key]).fetchone()
+    row = (
+        con.execute("SELECT id FROM nodes WHERE key = ? ORDER BY kind = 'concept', id LIMIT 1", [key]).fetchone()
+        or con.execute("SELECT node_id FROM aliases WHERE key = ? LIMIT 1", [key]).fetchone()
+    )
     if row:
         return row[0]
     if not create:
@@ -77,7 +85,10 @@ def _edge_add(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:
     weight = args.get("weight")
     if _exists(con, args["rel"], key):
         sets = "curated = true" + (", weight = ?" if weight is not None else "")
-        con.execute(f"UPDATE edges SET {sets} WHERE {_where(args['rel'])}", ([weight] if weight is not None else []) + list(key))
+        con.execute(
+            f"UPDATE edges SET {sets} WHERE {_where(args['rel'])}",
+            ([weight] if weight is not None else []) + list(key),
+        )
     else:
         con.execute(
             "INSERT INTO edges VALUES (?, ?, ?, ?, ?, 0, 0, []::INTEGER[], true)",
@@ -122,8 +133,12 @@ def _merge(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:
             raise GraphStoreError(f"{args['a']!r} and {args['b']!r} are the same node")
         return
     key, kind = con.execute("SELECT key, kind FROM nodes WHERE id = ?", [gone]).fetchone()
-    for table, cols in (("tokens", ("node_id",)), ("surfaces", ("node_id",)), ("links", ("src", "dst")),
-                        ("aliases", ("node_id",))):
+    for table, cols in (
+        ("tokens", ("node_id",)),
+        ("surfaces", ("node_id",)),
+        ("links", ("src", "dst")),
+        ("aliases", ("node_id",)),
+    ):
         for col in cols:
             con.execute(f"UPDATE {table} SET {col} = ? WHERE {col} = ?", [keep, gone])
     con.execute("INSERT INTO aliases VALUES (?, ?, ?)", [key, kind, keep])
@@ -155,7 +170,10 @@ def apply_edit(con: duckdb.DuckDBPyConnection, op: str, args: dict, note: str | 
     with transaction(con):
         OPS[op](con, args, True)
         edit_id = (con.execute("SELECT max(id) FROM edits").fetchone()[0] or 0) + 1
-        con.execute("INSERT INTO edits (id, op, args, note) VALUES (?, ?, ?, ?)", [edit_id, op, json.dumps(args), note])
+        con.execute(
+            "INSERT INTO edits (id, op, args, note) VALUES (?, ?, ?, ?)",
+            [edit_id, op, json.dumps(args), note],
+        )
     return edit_id
 
 
@@ -165,7 +183,10 @@ def apply_edits(con: duckdb.DuckDBPyConnection, edits: list[tuple[str, dict]], n
         first = (con.execute("SELECT max(id) FROM edits").fetchone()[0] or 0) + 1
         for i, (op, args) in enumerate(edits):
             OPS[op](con, args, True)
-            con.execute("INSERT INTO edits (id, op, args, note) VALUES (?, ?, ?, ?)", [first + i, op, json.dumps(args), note])
+            con.execute(
+                "INSERT INTO edits (id, op, args, note) VALUES (?, ?, ?, ?)",
+                [first + i, op, json.dumps(args), note],
+            )
     return list(range(first, first + len(edits)))
 
 

@@ -46,8 +46,10 @@ MIGRATIONS: list[str] = [
 
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                "applied_at TIMESTAMP DEFAULT current_timestamp)")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "applied_at TIMESTAMP DEFAULT current_timestamp)"
+    )
     done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
     for version, sql in enumerate(MIGRATIONS, start=1):
         if version in done:

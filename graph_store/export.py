@@ -50,20 +50,32 @@ def to_networkx(
     ).fetchall()
     graph = nx.MultiDiGraph()
     ids = sorted(keep) if keep else None
-    node_sql = "SELECT key, surface, kind, count FROM nodes" + (" WHERE id IN (SELECT unnest(?::INTEGER[]))" if ids else "")
+    node_sql = "SELECT key, surface, kind, count FROM nodes" + (
+        " WHERE id IN (SELECT unnest(?::INTEGER[]))" if ids else ""
+    )
     for key, surface, kind, count in con.execute(node_sql, [ids] if ids else []).fetchall():
         graph.add_node(_node_name(key, kind), key=key, label=surface, kind=kind, count=int(count))
     for rel, skey, skind, dkey, dkind, ctx, weight, count, curated in rows:
         graph.add_edge(
-            _node_name(skey, skind), _node_name(dkey, dkind), key=f"{rel}:{ctx}" if ctx else rel,
-            rel=rel, ctx=ctx, weight=float(weight), count=int(count), curated=bool(curated),
+            _node_name(skey, skind),
+            _node_name(dkey, dkind),
+            key=f"{rel}:{ctx}" if ctx else rel,
+            rel=rel,
+            ctx=ctx,
+            weight=float(weight),
+            count=int(count),
+            curated=bool(curated),
         )
     return graph
 
 
 def export_graph(
-    con: duckdb.DuckDBPyConnection, out: Path, fmt: str = "graphml", around: str | None = None,
-    depth: int = 1, min_weight: float = 0.0,
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    fmt: str = "graphml",
+    around: str | None = None,
+    depth: int = 1,
+    min_weight: float = 0.0,
 ) -> dict[str, int]:
     if fmt not in FORMATS:
         raise GraphStoreError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

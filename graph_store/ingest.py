@@ -12,7 +12,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -40,6 +40,7 @@ class IngestSummary:
     new_nodes: int
     new_edges: int
     seconds: float
+    phases: dict[str, float] = field(default_factory=dict)  # where the time went: read, tokenize+write, count, commit
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,7 +75,10 @@ def chunk_passages(text: str, max_words: int = PASSAGE_WORDS) -> list[str]:
 
 
 def read_sources(
-    paths: Sequence[Path | str], wiki: bool = False, exclude_titles: Path | None = None, source_name: str | None = None
+    paths: Sequence[Path | str],
+    wiki: bool = False,
+    exclude_titles: Path | None = None,
+    source_name: str | None = None,
 ) -> list[_Source]:
     """Parse every input up front; any error here happens before the graph is touched."""
     excluded: list[str] = []
@@ -98,7 +102,18 @@ def _doc_hash(doc: Document) -> str:
     return hashlib.sha256(f"{doc.title or ''}\0{doc.text}".encode()).hexdigest()
 
 
-_PASSAGE_COLUMNS = ("id", "source_id", "doc_id", "title", "url", "ord", "text", "hash", "doc_hash", "n_tokens")
+_PASSAGE_COLUMNS = (
+    "id",
+    "source_id",
+    "doc_id",
+    "title",
+    "url",
+    "ord",
+    "text",
+    "hash",
+    "doc_hash",
+    "n_tokens",
+)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
@@ -118,7 +133,9 @@ class _Vocab:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.ids = {(k, kind): i for i, k, kind in con.execute("SELECT id, key, kind FROM nodes").fetchall()}
-        self.ids.update({(k, kind): i for k, kind, i in con.execute("SELECT key, kind, node_id FROM aliases").fetchall()})
+        self.ids.update(
+            {(k, kind): i for k, kind, i in con.execute("SELECT key, kind, node_id FROM aliases").fetchall()}
+        )
         self.next_id = (con.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
         self.new: list[tuple[int, str, str, str]] = []
 
@@ -155,7 +172,10 @@ def _write(
                 progress.advance(task, len(src.docs))
             continue
         sid = (con.execute("SELECT max(id) FROM sources").fetchone()[0] or 0) + 1
-        con.execute("INSERT INTO sources (id, name, kind, location) VALUES (?, ?, ?, ?)", [sid, src.name, src.kind, src.location])
+        con.execute(
+            "INSERT INTO sources (id, name, kind, location) VALUES (?, ?, ?, ?)",
+            [sid, src.name, src.kind, src.location],
+        )
         for doc, h in fresh:
             n_docs += 1
             first_pid = pid
@@ -199,21 +219,36 @@ def ingest_paths(
     """Ingest files, note folders and/or the bundled wiki into the graph at `db_path`, all or nothing."""
     start = time.perf_counter()
     sources = read_sources(list(paths), wiki, exclude_titles, source_name)
+    phases = {"read": time.perf_counter() - start}
     con = connect(db_path)
     try:
         edges_before = con.execute("SELECT count(*) FROM edges").fetchone()[0]
         console = Console(stderr=True, quiet=not progress)
         with Progress(transient=True, console=console, disable=not progress) as bar:
             with transaction(con):
-                console.print(f"ingest: reading {sum(len(s.docs) for s in sources)} documents")
+                console.print(f"ingest: tokenizing {sum(len(s.docs) for s in sources)} documents")
+                t = time.perf_counter()
                 docs, skipped, n_passages, words, new_nodes = _write(con, sources, bar)
+                phases["tokenize_write"] = time.perf_counter() - t
                 if docs:
                     console.print(f"ingest: counting edges over {n_passages} new passages")
                     bar.add_task("counting edges", total=None)
+                    t = time.perf_counter()
                     recount(con)
                     replay(con)
+                    phases["count"] = time.perf_counter() - t
+                t = time.perf_counter()
+            phases["commit"] = time.perf_counter() - t
         edges_after = con.execute("SELECT count(*) FROM edges").fetchone()[0]
     finally:
         con.close()
-    return IngestSummary(docs, skipped, n_passages, words, new_nodes, edges_after - edges_before,
-                         round(time.perf_counter() - start, 3))
+    return IngestSummary(
+        docs,
+        skipped,
+        n_passages,
+        words,
+        new_nodes,
+        edges_after - edges_before,
+        round(time.perf_counter() - start, 3),
+        {k: round(v, 3) for k, v in phases.items()},
+    )

@@ -61,9 +61,7 @@ def _provenance(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[dict[str
     return [{"passage_id": i, "title": t, "snippet": s} for i, t, s in rows]
 
 
-def neighbors(
-    con: duckdb.DuckDBPyConnection, word: str, rel: str | None = None, top: int = 10
-) -> list[NeighborRow]:
+def neighbors(con: duckdb.DuckDBPyConnection, word: str, rel: str | None = None, top: int = 10) -> list[NeighborRow]:
     """Strongest out-neighbours of a word, per relation, each with a sample of the passages behind it."""
     if rel is not None and rel not in RELATIONS:
         raise GraphStoreError(f"unknown relation {rel!r}; expected one of {', '.join(RELATIONS)}")
@@ -87,14 +85,20 @@ def neighbors(
 
 def show(con: duckdb.DuckDBPyConnection, word: str) -> dict[str, Any]:
     node = resolve(con, word)
-    nid, key, surface, kind, count = con.execute("SELECT id, key, surface, kind, count FROM nodes WHERE id = ?", [node]).fetchone()
+    nid, key, surface, kind, count = con.execute(
+        "SELECT id, key, surface, kind, count FROM nodes WHERE id = ?", [node]
+    ).fetchone()
     degrees = dict(con.execute("SELECT rel, count(*) FROM edges WHERE src = ? GROUP BY rel", [node]).fetchall())
     forms = con.execute(
         "SELECT surface, count FROM surfaces WHERE node_id = ? ORDER BY count DESC, surface LIMIT 5", [node]
     ).fetchall()
     aliases = [k for (k,) in con.execute("SELECT key FROM aliases WHERE node_id = ?", [node]).fetchall()]
     return {
-        "id": nid, "key": key, "surface": surface, "kind": kind, "count": count,
+        "id": nid,
+        "key": key,
+        "surface": surface,
+        "kind": kind,
+        "count": count,
         "out_degree": {rel: degrees.get(rel, 0) for rel in RELATIONS},
         "surfaces": [{"surface": s, "count": c} for s, c in forms],
         "aliases": aliases,

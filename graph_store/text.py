@@ -78,6 +78,11 @@ def sentences(tokens: Sequence[Token]) -> list[int]:
     return out
 
 
+def is_cjk(surface: str) -> bool:
+    """Written without spaces between characters (Han, kana)."""
+    return bool(surface) and bool(_CJK_RE.fullmatch(surface[:1]))
+
+
 def needs_space(prev: str | None, cur: str) -> bool:
     """Whether a space goes between two surfaces, by the spacing rules of punctuation and CJK."""
     if prev is None or cur in _NO_SPACE_BEFORE or prev in _NO_SPACE_AFTER:

@@ -1,0 +1,25 @@
+"""The runtime: the graph proposes, the LLM selects, every step is traced."""
+
+from .config import RuntimeConfig
+from .errors import OverlayError, RuntimeInputError
+from .replay import ReplayResult, replay
+from .runtime import Answer, Candidate, Generation, Runtime, Step, open_runtime
+from .traces import TraceNotFound, TraceStore
+from .workspace import Workspace
+
+__all__ = [
+    "Answer",
+    "Candidate",
+    "Generation",
+    "OverlayError",
+    "ReplayResult",
+    "Runtime",
+    "RuntimeConfig",
+    "RuntimeInputError",
+    "Step",
+    "TraceNotFound",
+    "TraceStore",
+    "Workspace",
+    "open_runtime",
+    "replay",
+]

@@ -9,9 +9,17 @@ from selector.assets import (
     model_cache_dir,
     verify_model_dir,
 )
+from selector.backend import BACKENDS, Backend, HFBackend, Session, load_backend
 from selector.errors import AssetMissingError, ModelLoadError, SelectorError
+from selector.wordmap import WordTable
 
 __all__ = [
+    "BACKENDS",
+    "Backend",
+    "HFBackend",
+    "Session",
+    "WordTable",
+    "load_backend",
     "DEFAULT_MODEL_NAME",
     "AssetMissingError",
     "LoadedModel",

@@ -192,6 +192,9 @@ def load_model(path: str | Path | None = None) -> LoadedModel:
             raise ModelLoadError(f"{folder} fails verification against {MANIFEST_NAME}: {problem}.")
     manifest = folder / MANIFEST_NAME
     checksum = _sha256(manifest) if manifest.is_file() else _weights_checksum(folder)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise for a CLI
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(

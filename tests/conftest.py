@@ -49,3 +49,45 @@ def fingerprint(db: Path) -> dict[str, list]:
         return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
     finally:
         con.close()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    """The converted selector model, shared by every test (content-verified, so sharing is safe)."""
+    import os
+
+    from selector import ensure_default_model
+
+    cache = Path(os.environ.get("OVERLAY_MODEL_CACHE") or REPO / ".overlay" / "models")
+    os.environ["OVERLAY_MODEL_CACHE"] = str(cache)
+    ensure_default_model(progress=False)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def backend(model_cache: Path):
+    from selector import load_backend
+
+    return load_backend()
+
+
+@pytest.fixture(scope="session")
+def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A published workspace built from the small test corpora."""
+    from graph_store import ingest_paths, publish
+
+    home = tmp_path_factory.mktemp("small_ws")
+    ingest_paths(home / "graph.duckdb", [DATA / "sample.txt", DATA / "docs.jsonl"], progress=False)
+    publish(home / "graph.duckdb", home / "snapshots", progress=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def runtime(backend, small_home: Path):
+    from graph_store import Snapshot
+    from overlay import Runtime
+
+    return Runtime(Snapshot.open(small_home / "snapshots"), backend)

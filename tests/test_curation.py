@@ -8,8 +8,12 @@ from tests.test_ingest import next_words, q
 
 
 def edge(db: Path, rel: str, a: str, b: str) -> tuple | None:
-    rows = q(db, """SELECT e.weight, e.count, e.curated FROM edges e JOIN nodes s ON s.id = e.src
-             JOIN nodes d ON d.id = e.dst WHERE e.rel = ? AND s.key = ? AND d.key = ?""", [rel, a, b])
+    rows = q(
+        db,
+        """SELECT e.weight, e.count, e.curated FROM edges e JOIN nodes s ON s.id = e.src
+             JOIN nodes d ON d.id = e.dst WHERE e.rel = ? AND s.key = ? AND d.key = ?""",
+        [rel, a, b],
+    )
     return rows[0] if rows else None
 
 
@@ -31,8 +35,11 @@ def test_edits_survive_a_later_ingest(graph: Path, cli) -> None:
     assert edge(graph, "next", "the", "river") is None
     assert edge(graph, "next", "the", "sea") == (0.9, 3, True)
     assert edge(graph, "next", "the", "crust")[1] == 1  # counted from the new document
-    assert q(graph, """SELECT count(*) FROM edges e JOIN nodes c ON c.id = e.ctx JOIN nodes s ON s.id = e.src
-             JOIN nodes d ON d.id = e.dst WHERE rel = 'next2' AND c.key = 'is' AND s.key = 'a' AND d.key = 'ship'""") == [(1,)]
+    assert q(
+        graph,
+        """SELECT count(*) FROM edges e JOIN nodes c ON c.id = e.ctx JOIN nodes s ON s.id = e.src
+             JOIN nodes d ON d.id = e.dst WHERE rel = 'next2' AND c.key = 'is' AND s.key = 'a' AND d.key = 'ship'""",
+    ) == [(1,)]
     log = cli_json(cli, "graph", "log")
     assert [e["op"] for e in log] == ["edge_add", "edge_reweight", "edge_remove", "edge_add"]
 
@@ -66,13 +73,16 @@ def test_prune_keeps_curated_and_is_replayed(graph: Path, cli) -> None:
     assert q(graph, "SELECT count(*) FROM edges WHERE count < 2 AND NOT curated") == [(0,)]
 
 
-@pytest.mark.parametrize("args, message", [
-    (("edge", "remove", "river", "boat", "--rel", "next"), "no next edge"),
-    (("edge", "add", "river", "sea", "--rel", "follows"), "unknown relation"),
-    (("edge", "reweight", "nowhere", "sea", "--rel", "next", "--weight", "1"), "no node 'nowhere'"),
-    (("merge", "river", "River"), "same node"),
-    (("undo", "99"), "no edit 99"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("edge", "remove", "river", "boat", "--rel", "next"), "no next edge"),
+        (("edge", "add", "river", "sea", "--rel", "follows"), "unknown relation"),
+        (("edge", "reweight", "nowhere", "sea", "--rel", "next", "--weight", "1"), "no node 'nowhere'"),
+        (("merge", "river", "River"), "same node"),
+        (("undo", "99"), "no edit 99"),
+    ],
+)
 def test_bad_edits_exit_2(graph: Path, cli, args: tuple, message: str) -> None:
     result = cli("graph", *args, expect=2)
     assert message in result.stderr

@@ -1,3 +1,4 @@
+import json
 import os
 import random
 import signal
@@ -22,8 +23,12 @@ def q(db: Path, sql: str, params: list | None = None) -> list:
 
 
 def next_words(db: Path, word: str) -> dict[str, int]:
-    rows = q(db, """SELECT d.key, e.count FROM edges e JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst
-                 WHERE e.rel = 'next' AND s.key = ?""", [word])
+    rows = q(
+        db,
+        """SELECT d.key, e.count FROM edges e JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst
+                 WHERE e.rel = 'next' AND s.key = ?""",
+        [word],
+    )
     return dict(rows)
 
 
@@ -38,14 +43,25 @@ def test_txt_and_jsonl(home: Path, cli) -> None:
     assert ("docs.jsonl:4", None) in q(db, "SELECT doc_id, title FROM passages")
     assert ("Volcano", "https://example.org/volcano") in q(db, "SELECT title, url FROM passages")
     # next2 is keyed by the two previous words, and every edge lists the passages that produced it
-    assert q(db, """SELECT d.key FROM edges e JOIN nodes c ON c.id = e.ctx JOIN nodes s ON s.id = e.src
-                 JOIN nodes d ON d.id = e.dst WHERE rel = 'next2' AND c.key = 'a' AND s.key = 'glacier'""") == [("is",), ("moves",)]
-    (count, npass, passages), = q(db, """SELECT e.count, e.n_passages, e.passages FROM edges e JOIN nodes s ON s.id = e.src
-                 JOIN nodes d ON d.id = e.dst WHERE rel = 'next' AND s.key = 'volcanic' AND d.key = 'ash'""")
+    assert q(
+        db,
+        """SELECT d.key FROM edges e JOIN nodes c ON c.id = e.ctx JOIN nodes s ON s.id = e.src
+                 JOIN nodes d ON d.id = e.dst WHERE rel = 'next2' AND c.key = 'a' AND s.key = 'glacier'""",
+    ) == [("is",), ("moves",)]
+    ((count, npass, passages),) = q(
+        db,
+        """SELECT e.count, e.n_passages, e.passages FROM edges e JOIN nodes s ON s.id = e.src
+                 JOIN nodes d ON d.id = e.dst WHERE rel = 'next' AND s.key = 'volcanic' AND d.key = 'ash'""",
+    )
     assert count == 2 and npass == 2 and len(passages) == 2
     # assoc is symmetric and PMI-weighted; function words are left out
-    assoc = dict(q(db, """SELECT d.key, e.weight FROM edges e JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst
-                 WHERE rel = 'assoc' AND s.key = 'lava'"""))
+    assoc = dict(
+        q(
+            db,
+            """SELECT d.key, e.weight FROM edges e JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst
+                 WHERE rel = 'assoc' AND s.key = 'lava'""",
+        )
+    )
     assert assoc["volcanic"] > 0 and "the" not in assoc and "and" not in assoc
 
 
@@ -53,10 +69,21 @@ def test_markdown_vault_russian(home: Path, cli) -> None:
     summary = cli_json(cli, "graph", "ingest", DATA / "vault_ru")
     assert summary["documents"] == 3
     db = home / "graph.duckdb"
-    links = set(q(db, """SELECT s.surface, d.surface FROM edges e JOIN nodes s ON s.id = e.src
-                      JOIN nodes d ON d.id = e.dst WHERE rel = 'link'"""))
-    assert links == {("Москва", "Россия"), ("Москва", "Москва (река)"), ("Россия", "Москва"),
-                     ("Россия", "Санкт-Петербург"), ("Пушкин", "Москва"), ("Пушкин", "Санкт-Петербург")}
+    links = set(
+        q(
+            db,
+            """SELECT s.surface, d.surface FROM edges e JOIN nodes s ON s.id = e.src
+                      JOIN nodes d ON d.id = e.dst WHERE rel = 'link'""",
+        )
+    )
+    assert links == {
+        ("Москва", "Россия"),
+        ("Москва", "Москва (река)"),
+        ("Россия", "Москва"),
+        ("Россия", "Санкт-Петербург"),
+        ("Пушкин", "Москва"),
+        ("Пушкин", "Санкт-Петербург"),
+    }
     # labels are the text, front matter is not; words keep their casing as surface
     assert "столица" in next_words(db, "—")
     assert not q(db, "SELECT * FROM nodes WHERE key IN ('tags', 'aliases')")
@@ -129,11 +156,16 @@ def test_kill_9_mid_ingest_leaves_graph_as_before(home: Path, cli, tmp_path: Pat
     words = [f"w{i}" for i in range(3000)]
     big = tmp_path / "big.jsonl"
     with big.open("w") as f:
-        for i in range(6000):
-            f.write('{"text": "%s."}\n' % " ".join(rng.choices(words, k=60)))
+        for _ in range(6000):
+            f.write(json.dumps({"text": " ".join(rng.choices(words, k=60)) + "."}) + "\n")
     env = os.environ | {"OVERLAY_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "overlay", "graph", "ingest", str(big)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "overlay", "graph", "ingest", str(big)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     for line in proc.stderr:  # kill inside the transaction: while the edges are being counted
         if "counting edges" in line or time.monotonic() > deadline:

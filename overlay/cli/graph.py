@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -45,15 +46,21 @@ def ingest(
 ) -> None:
     """Add documents to the graph: one transaction, idempotent by content hash."""
     summary = gs.ingest_paths(
-        Workspace().graph_db, paths or [], wiki=wiki, exclude_titles=exclude_titles, source_name=source_name,
+        Workspace().graph_db,
+        paths or [],
+        wiki=wiki,
+        exclude_titles=exclude_titles,
+        source_name=source_name,
         progress=not as_json,
     )
     if as_json:
         emit_json(summary.to_dict())
     else:
         s = summary
-        out.print(f"ingested {s.documents} documents ({s.skipped} already present), {s.passages} passages, "
-                  f"{s.words} words; +{s.new_nodes} nodes, {s.new_edges:+} edges in {s.seconds:.1f}s")
+        out.print(
+            f"ingested {s.documents} documents ({s.skipped} already present), {s.passages} passages, "
+            f"{s.words} words; +{s.new_nodes} nodes, {s.new_edges:+} edges in {s.seconds:.1f}s"
+        )
 
 
 @graph_app.command()
@@ -79,7 +86,14 @@ def _neighbor_table(rows: list[gs.NeighborRow], title: str) -> Table:
     for r in rows:
         prov = "; ".join(f"#{p['passage_id']} {p['title'] or ''}" for p in r.provenance)
         word = f"{r.via} {r.surface}" if r.via else r.surface
-        table.add_row(r.rel, word + (" *" if r.curated else ""), f"{r.weight:.3f}", str(r.count), str(r.n_passages), prov)
+        table.add_row(
+            r.rel,
+            word + (" *" if r.curated else ""),
+            f"{r.weight:.3f}",
+            str(r.count),
+            str(r.n_passages),
+            prov,
+        )
     return table
 
 
@@ -91,7 +105,9 @@ def show(word: str, as_json: Json = False) -> None:
         data = gs.show(con, word)
     if as_json:
         return emit_json(data)
-    out.print(f"[bold]{data['surface']}[/] (key {data['key']!r}, {data['kind']}, id {data['id']}, count {data['count']})")
+    out.print(
+        f"[bold]{data['surface']}[/] (key {data['key']!r}, {data['kind']}, id {data['id']}, count {data['count']})"
+    )
     out.print("forms: " + ", ".join(f"{f['surface']}×{f['count']}" for f in data["surfaces"]))
     out.print("out-degree: " + ", ".join(f"{k} {v}" for k, v in data["out_degree"].items()))
     for rel, rows in data["top"].items():
@@ -126,7 +142,9 @@ def _edit(op: str, args: dict, as_json: bool, message: str) -> None:
 @edge_app.command("add")
 @handle_errors
 def edge_add(
-    a: str, b: str, rel: Rel = "link",
+    a: str,
+    b: str,
+    rel: Rel = "link",
     weight: Annotated[float | None, typer.Option(help="Edge weight (default: keep, or 1.0 if new).")] = None,
     as_json: Json = False,
 ) -> None:
@@ -144,12 +162,19 @@ def edge_remove(a: str, b: str, rel: Rel = "link", as_json: Json = False) -> Non
 @edge_app.command("reweight")
 @handle_errors
 def edge_reweight(
-    a: str, b: str, rel: Rel = "link",
+    a: str,
+    b: str,
+    rel: Rel = "link",
     weight: Annotated[float, typer.Option(help="New weight.")] = 1.0,
     as_json: Json = False,
 ) -> None:
     """Set the weight of an existing edge A → B."""
-    _edit("edge_reweight", {"a": a, "b": b, "rel": rel, "weight": weight}, as_json, f"reweighted {rel} {a!r} → {b!r}")
+    _edit(
+        "edge_reweight",
+        {"a": a, "b": b, "rel": rel, "weight": weight},
+        as_json,
+        f"reweighted {rel} {a!r} → {b!r}",
+    )
 
 
 @graph_app.command()
@@ -221,4 +246,49 @@ def import_edges(path: Path, as_json: Json = False) -> None:
     emit_json({"imported": n}) if as_json else out.print(f"imported {n} edges from {path}")
 
 
+@graph_app.command()
+@handle_errors
+def publish(as_json: Json = False) -> None:
+    """Compile the graph into a new immutable snapshot and make it current (atomic swap)."""
+    ws = Workspace()
+    manifest = gs.publish(ws.graph_db, ws.snapshots, progress=not as_json)
+    data = json.loads(manifest.to_json())
+    if as_json:
+        return emit_json(data)
+    edges = ", ".join(f"{k} {v:,}" for k, v in data["counts"]["edges"].items())
+    out.print(
+        f"published v{data['version']}: {data['counts']['nodes']:,} nodes, {edges}; "
+        f"{data['counts']['passages']:,} passages"
+    )
 
+
+@graph_app.command()
+@handle_errors
+def snapshots(as_json: Json = False) -> None:
+    """Published versions; the current one is marked."""
+    ws = Workspace()
+    rows = gs.list_snapshots(ws.snapshots)
+    if as_json:
+        current = gs.current_version(ws.snapshots)
+        return emit_json([json.loads(m.to_json()) | {"current": m.version == current} for m in rows])
+    current = gs.current_version(ws.snapshots)
+    table = Table("version", "created", "nodes", "passages", "graph hash", title="snapshots")
+    for m in rows:
+        d = json.loads(m.to_json())
+        mark = " (current)" if m.version == current else ""
+        table.add_row(
+            f"v{m.version}{mark}",
+            str(d["created_at"])[:19],
+            f"{d['counts']['nodes']:,}",
+            f"{d['counts']['passages']:,}",
+            str(d["graph_hash"])[:12],
+        )
+    out.print(table)
+
+
+@graph_app.command()
+@handle_errors
+def rollback(version: int, as_json: Json = False) -> None:
+    """Make an earlier snapshot version current again."""
+    gs.rollback(Workspace().snapshots, version)
+    emit_json({"current": version}) if as_json else out.print(f"current snapshot is now v{version}")

@@ -14,11 +14,13 @@ from rich.console import Console
 from graph_store import GraphStoreError
 from selector import SelectorError
 
+from ..errors import OverlayError
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Errors a user can act on: exit 2 (bad usage or input), message on stderr, no traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (GraphStoreError, SelectorError)
+USER_ERRORS: tuple[type[Exception], ...] = (GraphStoreError, SelectorError, OverlayError)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

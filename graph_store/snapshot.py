@@ -1,0 +1,271 @@
+"""Immutable, versioned snapshots of the graph: what serving reads instead of the database.
+
+A version folder holds CSR arrays per relation (rows sorted by weight, so top-k is a slice), the
+vocabulary, the passages and a FAISS index, plus `manifest.json` with their checksums. `Snapshot.open`
+resolves `current` once and memory-maps the arrays: a reader keeps the version it opened while newer ones
+are published (by `publish.py`), and many processes share one copy in the page cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .embeddings import MODEL_NAME, embed_texts
+from .errors import NotFoundError, SnapshotError
+from .text import fold
+
+CSR_RELS = ("next", "assoc", "link")
+FIELDS = ("indices", "weight", "count", "prov")
+PROV = 3  # provenance passage ids kept per snapshot edge (-1 padded)
+VERSION_RE = re.compile(r"^v(\d+)$")
+_EMPTY_I = np.zeros(0, dtype=np.int32)
+_EMPTY_F = np.zeros(0, dtype=np.float32)
+_EMPTY_I.setflags(write=False)
+_EMPTY_F.setflags(write=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: int
+    key: str
+    surface: str
+    kind: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbor:
+    """One successor; `passages` are up to PROV ids of passages that produced the edge (provenance)."""
+
+    id: int
+    key: str
+    surface: str
+    weight: float
+    count: int
+    passages: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    id: int
+    title: str | None
+    doc_id: str | None
+    url: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PassageHit:
+    id: int
+    score: float
+    title: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a version holds and its files' sha256: a served snapshot is exactly what was published."""
+
+    version: int
+    created_at: str
+    counts: dict
+    files: dict[str, str]
+    graph_hash: str
+    embedding_model: str
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"v{self.version:04d}"
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if k != "path"}, indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> Manifest:
+        try:
+            return cls(**json.loads((folder / "manifest.json").read_text()), path=folder)
+        except (OSError, ValueError, TypeError) as exc:
+            raise SnapshotError(f"{folder / 'manifest.json'}: missing or unreadable ({exc})") from exc
+
+
+class Snapshot:
+    """Read-only lookups on one published version; unknown words give empty results, not errors."""
+
+    def __init__(self, folder: Path, manifest: Manifest) -> None:
+        self.path, self.manifest, self.version = folder, manifest, manifest.version
+        load = lambda name: np.load(folder / f"{name}.npy", mmap_mode="r")  # noqa: E731
+        self._csr = {rel: {f: load(f"{rel}.{f}") for f in ("indptr", *FIELDS)} for rel in (*CSR_RELS, "next2")}
+        self._next2_keys = load("next2.keys")
+        self.vocab: list[list | None] = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        self._words: dict[str, int] = {}
+        self._concepts: dict[str, int] = {}
+        for nid, entry in enumerate(self.vocab):
+            if entry is not None:
+                (self._concepts if entry[2] == "concept" else self._words).setdefault(entry[0], nid)
+        for key, kind, nid in json.loads((folder / "aliases.json").read_text(encoding="utf-8")):
+            (self._concepts if kind == "concept" else self._words).setdefault(key, nid)
+        self._pids = load("passages.ids")
+        self._offsets = load("passages.offsets")
+        with open(folder / "passages.bin", "rb") as f:
+            self._pbin = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self._offsets[-1] else b""
+        self._faiss = None
+        self._faiss_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path | str, version: int | str | None = None, verify: bool = True) -> Snapshot:
+        """Open a version folder, or `version` / `current` of a snapshots folder (resolved once, here)."""
+        path = Path(path)
+        if version is not None:
+            folder = path / version_name(version)
+            if not folder.is_dir():
+                raise NotFoundError(f"{folder}: no such snapshot version")
+        elif (path / "manifest.json").exists() or VERSION_RE.match(path.name):
+            folder = path
+        else:
+            try:
+                folder = path / os.readlink(path / "current")
+            except OSError as exc:
+                raise SnapshotError(f"{path}: no current snapshot; run `overlay graph publish`") from exc
+        manifest = Manifest.load(folder)
+        for name, digest in manifest.files.items():
+            if not (folder / name).is_file():
+                raise SnapshotError(f"{folder / name}: missing from snapshot {manifest.name}")
+            if verify and sha256_file(folder / name) != digest:
+                raise SnapshotError(f"{folder / name}: checksum mismatch (corrupt snapshot {manifest.name})")
+        return cls(folder, manifest)
+
+    # -------------------------------------------------------------- vocabulary
+    def word_id(self, word: str) -> int | None:
+        return self._words.get(fold(word.strip()))
+
+    def concept_id(self, title: str) -> int | None:
+        return self._concepts.get(fold(title.strip()))
+
+    def node(self, node_id: int) -> Node:
+        entry = self.vocab[node_id] if 0 <= node_id < len(self.vocab) else None
+        if entry is None:
+            raise NotFoundError(f"no node {node_id} in snapshot {self.manifest.name}")
+        return Node(node_id, *entry)
+
+    def _id(self, word_or_id: str | int) -> int | None:
+        if isinstance(word_or_id, str):
+            return self.word_id(word_or_id)
+        nid = int(word_or_id)
+        return nid if 0 <= nid < len(self.vocab) and self.vocab[nid] is not None else None
+
+    # -------------------------------------------------------------- relations
+    def _row(self, rel: str, node_id: int | None, ctx: int | None = None) -> tuple[int, int]:
+        if node_id is None:
+            return 0, 0
+        arrays = self._csr[rel]
+        if rel == "next2":
+            if ctx is None:
+                return 0, 0
+            key = ctx * 2**32 + node_id
+            i = int(np.searchsorted(self._next2_keys, key))
+            if i == len(self._next2_keys) or self._next2_keys[i] != key:
+                return 0, 0
+            node_id = i
+        if not 0 <= node_id < len(arrays["indptr"]) - 1:
+            return 0, 0
+        return int(arrays["indptr"][node_id]), int(arrays["indptr"][node_id + 1])
+
+    def successor_arrays(self, rel: str, node_id: int, ctx: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(dst ids, weights) of a row as read-only views, strongest first; `ctx` keys rel='next2'."""
+        if rel not in self._csr:
+            raise ValueError(f"unknown relation {rel!r}; expected one of {', '.join(self._csr)}")
+        lo, hi = self._row(rel, node_id, ctx)
+        if lo == hi:
+            return _EMPTY_I, _EMPTY_F
+        return self._csr[rel]["indices"][lo:hi], self._csr[rel]["weight"][lo:hi]
+
+    def neighbors(self, word_or_id: str | int, rel: str, k: int = 10) -> list[Neighbor]:
+        if rel not in CSR_RELS:
+            raise ValueError(f"unknown relation {rel!r}; expected one of {', '.join(CSR_RELS)} (or use next2)")
+        return self._neighbors(rel, *self._row(rel, self._id(word_or_id)), k)
+
+    def next(self, word_or_id: str | int, k: int = 10) -> list[Neighbor]:
+        return self.neighbors(word_or_id, "next", k)
+
+    def assoc(self, word_or_id: str | int, k: int = 10) -> list[Neighbor]:
+        return self.neighbors(word_or_id, "assoc", k)
+
+    def links(self, word_or_id: str | int, k: int = 10) -> list[Neighbor]:
+        """Linked nodes in either direction (a link is symmetric to a reader)."""
+        return self.neighbors(word_or_id, "link", k)
+
+    def next2(self, prev: str | int, word: str | int, k: int = 10) -> list[Neighbor]:
+        """Successors of the word pair (prev, word): the order-2 transition."""
+        ctx, src = self._id(prev), self._id(word)
+        return self._neighbors("next2", *self._row("next2", src, ctx), k)
+
+    def _neighbors(self, rel: str, lo: int, hi: int, k: int) -> list[Neighbor]:
+        a = self._csr[rel]
+        hi = min(hi, lo + max(k, 0))
+        out = []
+        for dst, w, c, prov in zip(
+            a["indices"][lo:hi].tolist(),
+            a["weight"][lo:hi].tolist(),
+            a["count"][lo:hi].tolist(),
+            a["prov"][lo:hi].tolist(),
+            strict=True,
+        ):
+            key, surface = (self.vocab[dst] or ["", ""])[:2]
+            out.append(Neighbor(dst, key, surface, w, c, tuple(p for p in prov if p >= 0)))
+        return out
+
+    # -------------------------------------------------------------- passages
+    def passage(self, passage_id: int) -> Passage:
+        i = int(np.searchsorted(self._pids, passage_id))
+        if i == len(self._pids) or self._pids[i] != passage_id:
+            raise NotFoundError(f"no passage {passage_id} in snapshot {self.manifest.name}")
+        return Passage(**json.loads(self._pbin[int(self._offsets[i]) : int(self._offsets[i + 1])]))
+
+    def search(self, text: str, k: int = 5) -> list[PassageHit]:
+        """Passages nearest in meaning to `text` (cosine), best first."""
+        if self.manifest.embedding_model != MODEL_NAME:
+            raise SnapshotError(f"snapshot {self.manifest.name} was indexed with {self.manifest.embedding_model}")
+        if k <= 0 or len(self._pids) == 0:
+            return []
+        with self._faiss_lock:
+            if self._faiss is None:
+                self._faiss = faiss.read_index(str(self.path / "passages.faiss"))
+        scores, rows = self._faiss.search(embed_texts([text], progress=False), k)
+        hits = []
+        for score, row in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
+            if row >= 0:
+                p = self.passage(int(self._pids[row]))
+                hits.append(PassageHit(p.id, score, p.title, p.text))
+        return hits
+
+
+# ------------------------------------------------------------------ versions on disk
+
+
+def version_name(version: int | str) -> str:
+    """3, "3" and "v0003" all name the folder v0003."""
+    if isinstance(version, str):
+        m = VERSION_RE.match(version) or re.fullmatch(r"(\d+)", version)
+        if not m:
+            raise NotFoundError(f"{version!r} is not a snapshot version (like 3 or v0003)")
+        version = int(m.group(1))
+    return f"v{int(version):04d}"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,171 @@
+"""The global score accumulator: what the graph thinks may come next, as named parts over every node.
+
+Seeded from the prompt's words and the passages retrieved for it, activation spreads one hop over `assoc`
+and `link` edges; each written word is observed (its activation decays, so the answer moves on). At every
+step `propose` returns dense arrays over all node ids, one per part (activation, copy, next2, next), plus
+where each part came from, so the trace can name the edges and passages behind a candidate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graph_store import END_ID, Snapshot, split
+
+from .config import RuntimeConfig
+
+PARTS = ("activation", "copy", "next2", "next")
+
+
+@dataclass
+class Vocab:
+    """Dense per-node arrays of a snapshot (index = node id)."""
+
+    surfaces: list[str]
+    kinds: np.ndarray  # str
+    counts: np.ndarray  # int64
+    valid: np.ndarray  # bool: a real node (ids can be sparse)
+
+    @classmethod
+    def of(cls, snap: Snapshot) -> Vocab:
+        n = len(snap.vocab)
+        surfaces, kinds = [""] * n, np.full(n, "", dtype=object)
+        counts, valid = np.zeros(n, np.int64), np.zeros(n, bool)
+        for i, entry in enumerate(snap.vocab):
+            if entry is not None:
+                _key, surfaces[i], kinds[i], counts[i] = entry
+                valid[i] = True
+        return cls(surfaces, kinds, counts, valid)
+
+
+@dataclass
+class Passage:
+    """A retrieved passage as node ids, with an index of where each word occurs (for copying)."""
+
+    id: int
+    rank: int
+    title: str
+    text: str
+    nodes: list[int]
+    where: dict[int, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class Proposal:
+    """Graph parts for every node at one step, and the provenance of the copy part."""
+
+    parts: dict[str, np.ndarray]
+    copy_from: dict[int, tuple[int, int, int]]  # node → (passage id, position in passage, match length)
+
+    def total(self, config: RuntimeConfig) -> np.ndarray:
+        weights = {
+            "activation": config.w_activation,
+            "copy": config.w_copy,
+            "next2": config.w_next2,
+            "next": config.w_next,
+        }
+        return sum(weights[name] * arr for name, arr in self.parts.items())
+
+
+class Accumulator:
+    def __init__(self, snap: Snapshot, vocab: Vocab, config: RuntimeConfig) -> None:
+        self.snap, self.vocab, self.config = snap, vocab, config
+        n = len(vocab.surfaces)
+        self.activation = np.zeros(n, np.float32)
+        self.sources: dict[int, list[str]] = defaultdict(list)  # node → why it is active (trace)
+        self.passages: list[Passage] = []
+        self.written: list[int] = []
+
+    def seed(self, prompt: str, hits: list) -> None:
+        """Activate the prompt's words (1.0) and each passage's words (ρ_r), then spread one hop."""
+        cfg = self.config
+        for tok in split(prompt):
+            node = self.snap.word_id(tok.surface)
+            if node is not None and tok.kind != "punct":
+                self._activate(node, 1.0, "prompt")
+        for rank, hit in enumerate(hits):
+            rho = cfg.rho[rank] if rank < len(cfg.rho) else cfg.rho[-1] * 0.5
+            nodes = [self.snap.word_id(t.surface) for t in split(hit.text)]
+            nodes = [END_ID if x is None else x for x in nodes]
+            where: dict[int, list[int]] = defaultdict(list)
+            for pos, node in enumerate(nodes):
+                where[node].append(pos)
+                if self.vocab.kinds[node] != "punct" and node != END_ID:
+                    self._activate(node, rho, f"passage {hit.id}")
+            self.passages.append(Passage(hit.id, rank, hit.title, hit.text, nodes, dict(where)))
+        if cfg.spread > 0:
+            self._spread()
+
+    def _activate(self, node: int, value: float, why: str) -> None:
+        if value > self.activation[node]:
+            self.activation[node] = value
+        if len(self.sources[node]) < 3 and why not in self.sources[node]:
+            self.sources[node].append(why)
+
+    def _spread(self) -> None:
+        seeds = np.flatnonzero(self.activation)
+        spread = np.zeros_like(self.activation)
+        for node in seeds:
+            for rel in ("assoc", "link"):
+                idx, w = self.snap.successor_arrays(rel, int(node))
+                if len(idx):
+                    idx, w = np.asarray(idx[:16]), np.asarray(w[:16], np.float32)
+                    np.maximum.at(spread, idx, self.activation[node] * w / w.max())
+        self.activation = np.maximum(self.activation, self.config.spread * spread)
+
+    def observe(self, node: int) -> None:
+        """A word was written: it stops pulling as hard (the answer should move on)."""
+        self.written.append(node)
+        self.activation[node] *= self.config.activation_written
+
+    def propose(self) -> Proposal:
+        n = len(self.activation)
+        copy = np.zeros(n, np.float32)
+        copy_from: dict[int, tuple[int, int, int]] = {}
+        tail = self.written[-3:]
+        for p in self.passages:
+            rho = self.config.rho[p.rank] if p.rank < len(self.config.rho) else self.config.rho[-1] * 0.5
+            if not tail:  # the first step: each passage's first word may open the answer
+                self._copy(copy, copy_from, p, 0, rho, 0)
+                continue
+            for pos in p.where.get(tail[-1], ()):
+                length = 1
+                while length < len(tail) and pos - length >= 0 and p.nodes[pos - length] == tail[-1 - length]:
+                    length += 1
+                if pos + 1 < len(p.nodes):
+                    self._copy(copy, copy_from, p, pos + 1, rho * length, length)
+        return Proposal(
+            {
+                "activation": self.activation.copy(),
+                "copy": copy,
+                "next2": self._ngram(2),
+                "next": self._ngram(1),
+            },
+            copy_from,
+        )
+
+    @staticmethod
+    def _copy(copy: np.ndarray, copy_from: dict, p: Passage, pos: int, value: float, length: int) -> None:
+        node = p.nodes[pos]
+        if value > copy[node]:
+            copy[node] = value
+            copy_from[node] = (p.id, pos, length)
+
+    def _ngram(self, order: int) -> np.ndarray:
+        out = np.zeros(len(self.activation), np.float32)
+        if len(self.written) >= order:
+            if order == 1:
+                idx, w = self.snap.successor_arrays("next", self.written[-1])
+            else:
+                idx, w = self.snap.successor_arrays("next2", self.written[-1], ctx=self.written[-2])
+            out[np.asarray(idx)] = np.asarray(w, np.float32)
+        return out
+
+    def continuation(self, source: tuple[int, int, int], max_words: int) -> list[int]:
+        """The passage words after a copied one (verified speculatively, in one forward pass)."""
+        pid, pos, _ = source
+        passage = next(p for p in self.passages if p.id == pid)
+        return passage.nodes[pos + 1 : pos + 1 + max_words]

@@ -1,0 +1,135 @@
+"""`overlay eval next-word|recall` and `overlay bench speed`: the runtime measured against the LLM alone."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .. import evaluate
+from ..runtime import open_runtime
+from ..traces import TraceStore
+from ..workspace import Workspace
+from .output import emit_json, err, handle_errors, out
+
+eval_app = typer.Typer(help="Measure the overlay against the LLM alone.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (side by side, same process).", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+Model = Annotated[Path | None, typer.Option(help="A local Hugging Face model folder (default: bundled SmolLM2).")]
+DEV_RECALL = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "recall_dev.jsonl"
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[evaluate.Progress]:
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _report(result: dict[str, Any], as_json: bool, keys: list[tuple[str, str]]) -> None:
+    if as_json:
+        return emit_json(result)
+    for label, path in keys:
+        value: Any = result
+        for part in path.split("."):
+            value = value[part]
+        out.print(f"{label:<28} {value:.3f}" if isinstance(value, float) else f"{label:<28} {value}")
+
+
+@eval_app.command("next-word")
+@handle_errors
+def next_word(
+    file: Path,
+    max_positions: Annotated[int, typer.Option(min=1)] = 400,
+    model: Model = None,
+    as_json: Json = False,
+) -> None:
+    """Next word of held-out text: overlay vs the LLM's greedy word vs the graph alone."""
+    docs = evaluate.read_jsonl(file, ("text",))
+    runtime = open_runtime(Workspace(), model=model)
+    with _progress("next-word") as progress:
+        result = evaluate.next_word(runtime, docs, max_positions, progress=progress)
+    _report(
+        result,
+        as_json,
+        [
+            ("positions", "positions"),
+            ("overlay top1", "overlay.top1"),
+            ("llm_only top1", "llm_only.top1"),
+            ("graph_only top1", "graph_only.top1"),
+            ("candidate recall (all)", "candidate_recall.all"),
+            ("ms per position", "overlay.ms_per_pos"),
+        ],
+    )
+
+
+@eval_app.command("recall")
+@handle_errors
+def recall(
+    file: Path,
+    details: Annotated[bool, typer.Option("--details", help="List each question with every system's answer.")] = False,
+    model: Model = None,
+    as_json: Json = False,
+) -> None:
+    """Knowledge questions: overlay vs LLM alone vs RAG (same LLM, retrieved passages in its prompt)."""
+    rows = evaluate.read_jsonl(file, ("question", "answers"))
+    runtime = open_runtime(Workspace(), model=model)
+    with _progress("recall") as progress:
+        result = evaluate.recall(runtime, rows, progress=progress)
+    if not details:
+        result.pop("details")
+    _report(
+        result,
+        as_json,
+        [
+            ("questions", "n"),
+            ("overlay accuracy", "overlay.accuracy"),
+            ("llm_only accuracy", "llm_only.accuracy"),
+            ("rag accuracy", "rag.accuracy"),
+            ("overlay loops", "overlay.loops"),
+            ("llm_only loops", "llm_only.loops"),
+        ],
+    )
+    if details and not as_json:
+        for d in result["details"]:
+            out.print(f"\n[bold]{d['question']}[/] ({', '.join(d['answers'])})")
+            for name in ("overlay", "llm_only", "rag"):
+                mark = "✓" if d[name]["correct"] else "✗"
+                out.print(f"  {mark} {name:<8} {d[name]['text']}")
+
+
+@bench_app.command("speed")
+@handle_errors
+def speed(
+    prompts: Annotated[
+        Path | None, typer.Option(help="JSONL with 'question' (default: first 20 dev questions).")
+    ] = None,
+    n: Annotated[int, typer.Option(min=1, help="How many prompts.")] = 20,
+    model: Model = None,
+    as_json: Json = False,
+) -> None:
+    """Words/s of plain `model.generate` and of the runtime, same model, same process, same word budget."""
+    path = prompts or DEV_RECALL
+    questions = [r["question"] for r in evaluate.read_jsonl(path, ("question",))][:n]
+    runtime = open_runtime(Workspace(), model=model)
+    with tempfile.TemporaryDirectory() as tmp, _progress("speed") as progress:
+        store = TraceStore(Path(tmp) / "traces.duckdb")
+        result = evaluate.speed(runtime, questions, progress=progress, traces=store)
+        store.close()
+    _report(
+        result,
+        as_json,
+        [
+            ("plain words/s", "plain_generate.words_per_s"),
+            ("overlay words/s", "overlay.words_per_s"),
+            ("ratio", "ratio_words"),
+            ("trace cost (share)", "trace_cost"),
+        ],
+    )

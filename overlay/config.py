@@ -1,0 +1,35 @@
+"""Runtime configuration: one pydantic model with defaults and a one-line help per field.
+
+The CLI options, the API schema and the trace all derive from this model. Defaults follow the recipe that
+the prototypes measured (../shared/research/prototypes.md) and are re-tuned on the dev sets; see
+docs/architecture.md ("Choosing") for how each value was chosen.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RuntimeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_words: int = Field(48, ge=1, le=2048, description="stop after this many graph tokens")
+    chat: bool = Field(True, description="wrap the prompt in the model's chat template (False: plain continuation)")
+    temperature: float = Field(0.0, ge=0.0, le=5.0, description="0 = greedy; >0 samples among candidates")
+    seed: int = Field(0, description="sampling seed (a run is deterministic given seed and snapshot)")
+    stop: list[str] = Field(default_factory=list, description="stop strings (not included in the answer)")
+    trace_k: int = Field(12, ge=1, le=256, description="candidates kept per step in the trace")
+
+    retrieval_k: int = Field(3, ge=0, le=20, description="passages retrieved for the prompt (graph prior)")
+    passages_in_prompt: int = Field(1, ge=0, le=5, description="top passages also put in the LLM prompt (hybrid)")
+    beta: float = Field(2.0, ge=0.0, description="weight of the graph score g(c) against log P_llm(c | x)")
+    w_activation: float = Field(0.5, description="g part: activation of prompt/passage words")
+    activation_written: float = Field(0.4, ge=0.0, le=1.0, description="activation kept by a word once written")
+    spread: float = Field(0.3, ge=0.0, description="share of activation spread one hop over assoc/link edges")
+    w_copy: float = Field(1.0, description="g part: continuing a retrieved passage (ρ_r × match length)")
+    rho: list[float] = Field([1.0, 0.6, 0.4], description="copy weight of the 1st, 2nd, 3rd… passage")
+    w_next2: float = Field(0.0, description="g part: order-2 transition P(c | two previous words)")
+    w_next: float = Field(0.0, description="g part: order-1 transition P(c | previous word)")
+    tie_penalty: float = Field(0.3, ge=0.0, description="LLM part: penalty per log-rank inside a first-subword group")
+    block_ngram: int = Field(3, ge=0, description="never repeat an n-gram of this order (0: off)")
+    speculative: int = Field(8, ge=0, le=32, description="passage words verified in one forward after a copy")

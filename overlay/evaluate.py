@@ -1,0 +1,259 @@
+"""Measured against the LLM alone: next-word prediction, knowledge recall, speed (keys as in DESIGN.md).
+
+The overlay is evaluated exactly as it runs: the same candidates, masks and blocks as in generation
+(punctuation and the end node included), no eval-only narrowing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graph_store import END_ID, split
+from graph_store.text import join_original
+
+from .config import RuntimeConfig
+from .errors import OverlayError
+from .runtime import Runtime
+from .traces import TraceStore
+
+RECALL_K = (8, 16, 32)
+Progress = Callable[[int, int], None]
+
+
+class EvalInputError(OverlayError):
+    pass
+
+
+def read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise EvalInputError(f"{path}: no such file")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalInputError(f"{path}:{n}: malformed JSON ({exc.msg})") from None
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise EvalInputError(f"{path}:{n}: missing {', '.join(missing)}")
+        rows.append(row)
+    if not rows:
+        raise EvalInputError(f"{path}: no rows")
+    return rows
+
+
+def _first_word(text: str) -> str:
+    tokens = split(text)
+    return tokens[0].surface if tokens else ""
+
+
+def _in_graph(rt: Runtime, text: str) -> bool:
+    """True when the document (its opening) is already a passage of the graph: no measuring on training text."""
+    head = " ".join(text.split()[:30])
+    return any(head[:120] in " ".join(h.text.split()) for h in rt.snap.search(head, 3))
+
+
+def positions(docs: list[dict[str, Any]], n: int) -> list[tuple[int, int]]:
+    """(document, token index) of word positions after the first 8 words, spread evenly over documents."""
+    per_doc = []
+    for d, doc in enumerate(docs):
+        toks = split(doc["text"])
+        word_idx = [i for i, t in enumerate(toks) if t.kind != "punct"]
+        per_doc.append([(d, i) for i in word_idx[8:]])
+    quota = -(-n // max(1, len(docs)))
+    chosen = []
+    for cands in per_doc:
+        if cands:
+            take = np.linspace(0, len(cands) - 1, min(quota, len(cands))).round().astype(int)
+            chosen.extend(cands[i] for i in sorted(set(take)))
+    if len(chosen) > n:
+        chosen = [chosen[i] for i in np.linspace(0, len(chosen) - 1, n).round().astype(int)]
+    return chosen
+
+
+def next_word(
+    rt: Runtime,
+    docs: list[dict[str, Any]],
+    max_positions: int = 400,
+    config: RuntimeConfig | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    cfg = (config or rt.config).model_copy(update={"chat": False, "max_words": 1})
+    for doc in docs:
+        if _in_graph(rt, doc["text"]):
+            raise EvalInputError(
+                f"document {doc.get('id') or doc.get('title')!r} is already in the graph: "
+                "ingest with --exclude-titles to hold it out"
+            )
+    pos = positions(docs, max_positions)
+    hits = {"overlay": 0, "llm_only": 0, "graph_only": 0}
+    recall = dict.fromkeys([*map(str, RECALL_K), "all"], 0)
+    start = time.perf_counter()
+    overlay_seconds = 0.0
+    for done, (d, i) in enumerate(pos):
+        toks = split(docs[d]["text"])
+        context, gold = join_original(toks[:i]), toks[i].key
+        t = time.perf_counter()
+        state, ids, _ = rt.prepare(context, cfg)
+        session = rt.backend.start(ids)
+        sc = rt.score(state, session.logprobs, cfg)
+        choice = int(np.argmax(sc.score))
+        overlay_seconds += time.perf_counter() - t
+        hits["overlay"] += rt.vocab.surfaces[choice].casefold() == gold
+        graph = np.where(sc.mask, sc.g, -np.inf)
+        order = np.argsort(-graph, kind="stable")
+        hits["graph_only"] += rt.vocab.surfaces[order[0]].casefold() == gold
+        gold_id = rt.snap.word_id(gold)
+        if gold_id is not None and sc.mask[gold_id]:
+            recall["all"] += 1
+            rank = int(np.flatnonzero(order == gold_id)[0])
+            for k in RECALL_K:
+                recall[str(k)] += rank < k
+        hits["llm_only"] += _first_word(_greedy_text(rt, session, 6)).casefold() == gold
+        if progress:
+            progress(done + 1, len(pos))
+    n = len(pos)
+    return {
+        "positions": n,
+        "overlay": {"top1": hits["overlay"] / n, "ms_per_pos": 1000 * overlay_seconds / n},
+        "llm_only": {"top1": hits["llm_only"] / n},
+        "graph_only": {"top1": hits["graph_only"] / n},
+        "candidate_recall": {k: v / n for k, v in recall.items()},
+        "seconds": time.perf_counter() - start,
+        "config": cfg.model_dump(),
+    }
+
+
+def _greedy_text(rt: Runtime, session: Any, max_tokens: int) -> str:
+    """Plain greedy decoding continuing a started session (shares the overlay's prefill)."""
+    out: list[int] = []
+    lp = session.logprobs
+    for _ in range(max_tokens):
+        tok = int(np.argmax(lp))
+        if tok in rt.backend.eos_ids:
+            break
+        out.append(tok)
+        text = rt.backend.tokenizer.decode(out)
+        if len(split(text)) > 1:
+            break
+        lp = rt.backend.feed(session, [tok])[-1]
+    return rt.backend.tokenizer.decode(out)
+
+
+def _contains(text: str, answers: list[str]) -> bool:
+    return any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", text, re.IGNORECASE) for a in answers)
+
+
+def loops(text: str, n: int = 4) -> bool:
+    """An answer loops when some n-gram of words occurs twice."""
+    words = [t.key for t in split(text) if t.kind != "punct"]
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
+def _truncate_words(text: str, n: int) -> str:
+    tokens = split(text)
+    return join_original(tokens[:n]) if len(tokens) > n else text.strip()
+
+
+def plain_answer(rt: Runtime, prompt: str | list[dict[str, str]], max_words: int) -> tuple[str, float]:
+    ids = rt.backend.prompt_ids(prompt, chat=True)
+    t = time.perf_counter()
+    out = rt.backend.generate(ids, max_new_tokens=int(max_words * 2))
+    seconds = time.perf_counter() - t
+    return _truncate_words(rt.backend.tokenizer.decode(out, skip_special_tokens=True), max_words), seconds
+
+
+def rag_prompt(rt: Runtime, question: str, cfg: RuntimeConfig) -> list[dict[str, str]]:
+    hits = rt.snap.search(question, cfg.retrieval_k)
+    context = "\n".join(f"{h.title}: {h.text}" if h.title else h.text for h in hits)
+    return [{"role": "user", "content": f"{context}\n\n{question}"}]
+
+
+def recall(
+    rt: Runtime,
+    rows: list[dict[str, Any]],
+    config: RuntimeConfig | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    cfg = config or rt.config
+    systems = ("overlay", "llm_only", "rag")
+    correct = dict.fromkeys(systems, 0)
+    looping = dict.fromkeys(systems, 0)
+    details = []
+    for done, row in enumerate(rows):
+        q, answers = row["question"], row["answers"]
+        texts = {
+            "overlay": rt.answer(q, cfg).text,
+            "llm_only": plain_answer(rt, q, cfg.max_words)[0],
+            "rag": plain_answer(rt, rag_prompt(rt, q, cfg), cfg.max_words)[0],
+        }
+        for name, text in texts.items():
+            correct[name] += _contains(text, answers)
+            looping[name] += loops(text)
+        details.append(
+            {"question": q, "answers": answers}
+            | {name: {"text": t, "correct": _contains(t, answers)} for name, t in texts.items()}
+        )
+        if progress:
+            progress(done + 1, len(rows))
+    n = len(rows)
+    return (
+        {"n": n}
+        | {name: {"accuracy": correct[name] / n, "loops": looping[name]} for name in systems}
+        | {"details": details, "config": cfg.model_dump()}
+    )
+
+
+def speed(
+    rt: Runtime,
+    prompts: list[str],
+    config: RuntimeConfig | None = None,
+    progress: Progress | None = None,
+    traces: TraceStore | None = None,
+) -> dict[str, Any]:
+    """Plain `generate` and the runtime on the same prompts, model and word budget, side by side.
+
+    With a trace store, each answer is also saved, and the cost of tracing is reported against answering.
+    """
+    cfg = config or rt.config
+    trace_s = 0.0
+    plain_words = plain_tokens = 0
+    plain_s = overlay_s = 0.0
+    overlay_words = 0
+    for done, q in enumerate(prompts):
+        ids = rt.backend.prompt_ids(q, chat=True)
+        t = time.perf_counter()
+        out = rt.backend.generate(ids, max_new_tokens=int(cfg.max_words * 1.5))
+        plain_s += time.perf_counter() - t
+        plain_tokens += len(out)
+        plain_words += len(split(rt.backend.tokenizer.decode(out, skip_special_tokens=True)))
+        t = time.perf_counter()
+        answer = rt.answer(q, cfg)
+        overlay_s += time.perf_counter() - t
+        overlay_words += sum(1 for s in answer.steps if s.winner.node != END_ID)
+        if traces is not None:
+            t = time.perf_counter()
+            traces.save(answer)
+            trace_s += time.perf_counter() - t
+        if progress:
+            progress(done + 1, len(prompts))
+    plain = {"tokens_per_s": plain_tokens / plain_s, "words_per_s": plain_words / plain_s}
+    over = {"words_per_s": overlay_words / overlay_s}
+    return {
+        "prompts": len(prompts),
+        "plain_generate": plain,
+        "overlay": over,
+        "ratio_words": over["words_per_s"] / plain["words_per_s"],
+        "trace_cost": trace_s / overlay_s if traces is not None else None,
+        "config": cfg.model_dump(),
+    }

@@ -1,0 +1,411 @@
+"""The runtime: the graph proposes, the LLM selects, every step is recorded.
+
+The loop, top to bottom: `propose` (graph parts over every node) → score (first-subword log-prob of every
+candidate from one next-token distribution + β·g) → `choose` (greedy, or seeded sampling) → record the
+step → feed the chosen word to the LLM → `observe`. After a copied word, the next passage words are fed in
+the same forward pass and accepted one by one while the runtime's own choice agrees with them, so the text
+is exactly that of word-by-word decoding, only faster; each accepted word is still its own step.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graph_store import END_ID, SENTENCE_END, Snapshot, is_cjk, join, needs_space, split
+from selector import Backend, WordTable, load_backend
+
+from .accumulator import PARTS, Accumulator, Proposal, Vocab
+from .config import RuntimeConfig
+from .errors import RuntimeInputError
+from .workspace import Workspace
+
+Prompt = str | list[dict[str, str]]
+
+
+@dataclass
+class Candidate:
+    node: int
+    text: str
+    llm: float  # log P of its first subword (tie-adjusted)
+    parts: dict[str, float]  # graph parts, unweighted
+    graph: float  # g(c), weighted sum of parts
+    score: float  # llm + β·g
+    edges: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    index: int
+    context_tail: str
+    chosen: int  # index into `candidates`
+    n_candidates: int
+    candidates: list[Candidate]
+    text: str  # the chosen word as written (surface)
+    delta: str  # what this step appends to the answer text (with its leading space)
+    space: bool = False  # fed with a leading space
+    cap: bool = False  # fed capitalised (sentence start)
+    copy_source: tuple[int, int, int] | None = None  # (passage, position, match) when the winner continues a passage
+    speculative: bool = False  # verified from a speculative forward pass
+
+    @property
+    def winner(self) -> Candidate:
+        return self.candidates[self.chosen]
+
+
+@dataclass
+class Answer:
+    id: str
+    prompt: Prompt
+    text: str
+    finish_reason: str
+    steps: list[Step]
+    passages: list[dict[str, Any]]
+    config: dict[str, Any]
+    snapshot_version: int
+    model_id: str
+    model_checksum: str
+    adapter: str | None
+    usage: dict[str, int]
+    timings: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Scored:
+    """One step's arrays over all nodes (index = node id)."""
+
+    prop: Proposal
+    llm: np.ndarray
+    g: np.ndarray
+    mask: np.ndarray
+    score: np.ndarray  # llm + β·g where allowed, -inf elsewhere
+    space: np.ndarray
+    cap: bool
+
+
+@dataclass
+class _State:
+    acc: Accumulator
+    allowed: np.ndarray
+    words: list[int] = field(default_factory=list)
+    surfaces: list[str] = field(default_factory=list)
+    prev_surface: str | None = None  # plain mode: the prompt's last token
+    seen: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
+
+
+class Runtime:
+    """One snapshot + one selector; `answer` and `stream` are safe to call one at a time."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        backend: Backend,
+        config: RuntimeConfig | None = None,
+        adapter: str | None = None,
+    ) -> None:
+        self.snap, self.backend, self.config, self.adapter = (
+            snapshot,
+            backend,
+            config or RuntimeConfig(),
+            adapter,
+        )
+        self.vocab = v = Vocab.of(snapshot)
+        freq = v.counts.astype(np.float64)
+        capitalized = [s[:1].upper() + s[1:] for s in v.surfaces]
+        self.tables = {
+            False: WordTable(backend.tokenizer, v.surfaces, freq),
+            True: WordTable(backend.tokenizer, capitalized, freq),
+        }
+        self.capitalized = capitalized
+        self.is_punct = v.kinds == "punct"
+        self.is_number = v.kinds == "number"
+        self.base_allowed = v.valid & (v.kinds != "concept") & ~self.is_number
+        self.no_space = np.array([not needs_space("a", s) for s in v.surfaces])  # after an ordinary word
+        self.cjk = np.array([is_cjk(s) for s in v.surfaces])
+        self.eos = np.array(sorted(backend.eos_ids))
+
+    # -- one answer ---------------------------------------------------------------------------------
+    def answer(self, prompt: Prompt, config: RuntimeConfig | None = None) -> Answer:
+        gen = self.stream(prompt, config)
+        for _ in gen:
+            pass
+        return gen.answer
+
+    def stream(self, prompt: Prompt, config: RuntimeConfig | None = None) -> Generation:
+        return Generation(self, prompt, config or self.config)
+
+    def prepare(self, prompt: Prompt, cfg: RuntimeConfig) -> tuple[_State, list[int], list]:
+        """Retrieve, seed the accumulator and build the LLM prompt: everything before the first step."""
+        question = (
+            prompt
+            if isinstance(prompt, str)
+            else next((m.get("content", "") for m in reversed(prompt) if m.get("role") == "user"), "")
+        )
+        if not isinstance(question, str) or not question.strip():
+            raise RuntimeInputError("empty prompt: give a question or text to continue")
+        words = [t for t in split(question) if t.kind == "word"]
+        if words and all(self.snap.word_id(t.surface) is None for t in words):
+            raise RuntimeInputError(
+                "none of the prompt's words are in the graph (a language or script it has never seen?): "
+                "ingest text in that language first"
+            )
+        hits = self.snap.search(question, cfg.retrieval_k) if cfg.retrieval_k else []
+        llm_prompt: Prompt = prompt
+        if cfg.chat and cfg.passages_in_prompt and hits:
+            context = "\n".join(f"{h.title}: {h.text}" if h.title else h.text for h in hits[: cfg.passages_in_prompt])
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+            messages[-1 if messages[-1]["role"] == "user" else len(messages) - 1]["content"] = (
+                f"{context}\n\n{question}"
+            )
+            llm_prompt = messages
+        ids = self.backend.prompt_ids(llm_prompt if cfg.chat else question, cfg.chat)
+        acc = Accumulator(self.snap, self.vocab, cfg)
+        acc.seed(question, hits)
+        allowed = self.base_allowed.copy()
+        for (
+            p
+        ) in acc.passages:  # numbers only where a passage or the prompt has them (their first subword is a bare space)
+            allowed[[n for n in p.nodes if self.is_number[n]]] = True
+        for tok in split(question):
+            node = self.snap.word_id(tok.surface)
+            if node is not None and self.is_number[node]:
+                allowed[node] = True
+        state = _State(acc, allowed)
+        if not cfg.chat:
+            tail = split(question)
+            state.prev_surface = tail[-1].surface if tail else None
+        return state, ids, hits
+
+    def score(self, state: _State, logprobs: np.ndarray, cfg: RuntimeConfig) -> Scored:
+        """Every candidate's LLM part (first subword), graph part and total, with the step's mask."""
+        prop = state.acc.propose()
+        g = prop.total(cfg)
+        prev = state.surfaces[-1] if state.surfaces else state.prev_surface
+        cap = prev is None or prev in SENTENCE_END
+        table = self.tables[cap]
+        space = self._space(prev)
+        first = np.where(space, table.first[True], table.first[False])
+        tie = np.where(space, table.tie_rank[True], table.tie_rank[False])
+        llm = logprobs[first] - cfg.tie_penalty * np.log1p(tie)
+        llm[END_ID] = logprobs[self.eos].max()
+        mask = self._mask(state, cfg)
+        return Scored(prop, llm, g, mask, np.where(mask, llm + cfg.beta * g, -np.inf), space, cap)
+
+    def choose(self, state: _State, logprobs: np.ndarray, cfg: RuntimeConfig, index: int) -> Step:
+        """Score every candidate from one next-token distribution and pick one."""
+        sc = self.score(state, logprobs, cfg)
+        chosen = self._pick(sc.score, cfg, index)
+        top = np.argsort(-sc.score, kind="stable")[: cfg.trace_k]
+        top = top[np.isfinite(sc.score[top])]
+        if chosen not in top:
+            top = np.append(top[: cfg.trace_k - 1], chosen)
+        cands = [self._candidate(int(c), state, sc) for c in top]
+        text = self.written_form(chosen, sc.cap)
+        return Step(
+            index=index,
+            context_tail=join(state.surfaces[-8:]),
+            chosen=int(np.flatnonzero(top == chosen)[0]),
+            n_candidates=int(sc.mask.sum()),
+            candidates=cands,
+            text=text,
+            delta=(" " if sc.space[chosen] and text else "") + text,
+            space=bool(sc.space[chosen]),
+            cap=sc.cap,
+            copy_source=sc.prop.copy_from.get(chosen) if sc.prop.parts["copy"][chosen] > 0 else None,
+        )
+
+    def written_form(self, node: int, cap: bool) -> str:
+        if node == END_ID:
+            return ""
+        return self.capitalized[node] if cap else self.vocab.surfaces[node]
+
+    def _space(self, prev: str | None) -> np.ndarray:
+        if prev is None or not needs_space(prev, "a"):
+            return np.zeros(len(self.no_space), bool)
+        space = ~self.no_space
+        if is_cjk(prev[-1:]):
+            space = space & ~self.cjk
+        return space
+
+    def _mask(self, state: _State, cfg: RuntimeConfig) -> np.ndarray:
+        mask = state.allowed.copy()
+        if not state.words:
+            mask[self.is_punct] = False
+            mask[END_ID] = False
+        else:
+            mask[state.words[-1]] = False
+            n = cfg.block_ngram
+            if n and len(state.words) >= n - 1:
+                banned = state.seen.get(tuple(state.words[len(state.words) - (n - 1) :]), ())
+                mask[list(banned)] = False
+        return mask
+
+    @staticmethod
+    def _pick(score: np.ndarray, cfg: RuntimeConfig, index: int) -> int:
+        if cfg.temperature <= 0:
+            return int(np.argmax(score))
+        top = np.argsort(-score, kind="stable")[:64]
+        top = top[np.isfinite(score[top])]
+        z = (score[top] - score[top[0]]) / cfg.temperature
+        p = np.exp(z) / np.exp(z).sum()
+        return int(top[np.random.default_rng([cfg.seed, index]).choice(len(top), p=p)])
+
+    def _candidate(self, node: int, state: _State, sc: Scored) -> Candidate:
+        parts = {name: float(sc.prop.parts[name][node]) for name in PARTS}
+        return Candidate(
+            node,
+            self.written_form(node, sc.cap) or "</s>",
+            float(sc.llm[node]),
+            parts,
+            float(sc.g[node]),
+            float(sc.score[node]),
+            self._edges(node, state, sc.prop, parts),
+        )
+
+    def _edges(self, node: int, state: _State, prop: Proposal, parts: dict[str, float]) -> list[dict[str, Any]]:
+        """The edges and passages behind a candidate's graph parts (for the trace and explanations)."""
+        edges: list[dict[str, Any]] = []
+        if parts["copy"] and node in prop.copy_from:
+            pid, pos, length = prop.copy_from[node]
+            edges.append({"rel": "copy", "passage": pid, "position": pos, "match": length})
+        if parts["activation"]:
+            edges.extend({"rel": "activation", "from": why} for why in state.acc.sources.get(node, []))
+        words = state.words
+        if parts["next"] and words:
+            edges.extend(self._edge("next", self.snap.next(words[-1], 64), words[-1:], node))
+        if parts["next2"] and len(words) >= 2:
+            edges.extend(self._edge("next2", self.snap.next2(words[-2], words[-1], 64), words[-2:], node))
+        return edges
+
+    def _edge(self, rel: str, neighbors: list, src: list[int], node: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "rel": rel,
+                "src": [self.vocab.surfaces[s] for s in src],
+                "dst": n.surface,
+                "weight": n.weight,
+                "count": n.count,
+                "passages": list(n.passages),
+            }
+            for n in neighbors
+            if n.id == node
+        ]
+
+    def speculate(self, state: _State, step: Step, cfg: RuntimeConfig) -> list[tuple[int, list[int]]]:
+        """After a copied word: the next passage words, each with the subword ids it would be fed as."""
+        if step.copy_source is None:
+            return []
+        out, prev = [], step.text
+        for node in state.acc.continuation(step.copy_source, cfg.speculative):
+            if node == END_ID or not state.allowed[node]:
+                break
+            cap = prev in SENTENCE_END
+            surface = self.capitalized[node] if cap else self.vocab.surfaces[node]
+            out.append((node, self.tables[cap].ids(node, bool(self._space(prev)[node]))))
+            prev = surface
+        return out
+
+    def observe(self, state: _State, node: int, text: str) -> None:
+        n = self.config.block_ngram
+        if n and len(state.words) >= n - 1:
+            state.seen.setdefault(tuple(state.words[len(state.words) - (n - 1) :]), set()).add(node)
+        state.words.append(node)
+        state.surfaces.append(text)
+        state.acc.observe(node)
+
+
+class Generation:
+    """One answer in progress: iterate for its steps; `answer` is set when the iteration ends."""
+
+    def __init__(self, runtime: Runtime, prompt: Prompt, config: RuntimeConfig) -> None:
+        self.rt, self.prompt, self.cfg = runtime, prompt, config
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[Step]:
+        rt, cfg, backend = self.rt, self.cfg, self.rt.backend
+        t0 = time.perf_counter()
+        state, ids, hits = rt.prepare(self.prompt, cfg)
+        session = backend.start(ids)
+        t_prefill = time.perf_counter() - t0
+        steps: list[Step] = []
+        text, finish, forwards = "", "length", 1
+        lp = session.logprobs
+        queue: list[tuple[int, np.ndarray, int]] = []  # fed but unverified: (node, logprobs after it, length after it)
+        verified = len(session.ids)
+        while len(steps) < cfg.max_words:
+            step = rt.choose(state, lp, cfg, len(steps))
+            node = step.winner.node
+            if queue and queue[0][0] == node:
+                step.speculative = True
+            elif queue:  # the runtime disagrees with the passage: drop the unverified tail, keep this choice
+                backend.crop(session, verified, lp)
+                queue = []
+            steps.append(step)
+            yield step
+            if node == END_ID:
+                finish = "stop"
+                break
+            text += step.delta
+            if (hit := next((s for s in cfg.stop if s in text), None)) is not None:
+                text, finish = text[: text.index(hit)], "stop"
+                break
+            rt.observe(state, node, step.text)
+            if len(steps) >= cfg.max_words:
+                break
+            if queue:
+                _, lp, verified = queue.pop(0)
+                continue
+            fed = rt.tables[step.cap].ids(node, step.space)
+            spec = rt.speculate(state, step, cfg) if cfg.speculative and cfg.temperature <= 0 else []
+            rows = backend.feed(session, fed + [i for _, ids_ in spec for i in ids_])
+            forwards += 1
+            verified += len(fed)
+            lp = rows[len(fed) - 1]
+            end = len(fed)
+            for word, ids_ in spec:
+                end += len(ids_)
+                queue.append((word, rows[end - 1], verified + end - len(fed)))
+        if queue:
+            backend.crop(session, verified, lp)
+        usage = {"prompt_tokens": len(ids), "completion_tokens": len(session.ids) - len(ids)}
+        elapsed = time.perf_counter() - t0
+        self.answer = Answer(
+            id=uuid.uuid4().hex,
+            prompt=self.prompt,
+            text=text,
+            finish_reason=finish,
+            steps=steps,
+            passages=[{"id": h.id, "title": h.title, "score": float(h.score), "text": h.text} for h in hits],
+            config=cfg.model_dump(),
+            snapshot_version=rt.snap.version,
+            model_id=backend.model_id,
+            model_checksum=backend.checksum,
+            adapter=rt.adapter,
+            usage=usage,
+            timings={
+                "seconds": elapsed,
+                "prefill_seconds": t_prefill,
+                "forwards": forwards,
+                "words_per_s": len(steps) / elapsed if elapsed else 0.0,
+            },
+        )
+
+
+def open_runtime(
+    ws: Workspace,
+    model: str | Path | None = None,
+    version: int | None = None,
+    config: RuntimeConfig | None = None,
+) -> Runtime:
+    """The current (or a given) snapshot of a workspace with a selector model: ready to answer."""
+    snap = Snapshot.open(ws.snapshots, version=version)
+    return Runtime(snap, load_backend(model), config)

@@ -1,0 +1,123 @@
+"""The trace store (`OVERLAY_HOME/traces.duckdb`): every answer and every step, queryable afterwards.
+
+One row per answer (prompt, text, config, model and checksum, adapter, snapshot version, timings) and one
+per step (context tail, chosen index, candidate count, the top `trace_k` candidates with their score parts,
+edges and passages). An answer is written in one transaction before it is returned to anyone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .errors import OverlayError
+from .runtime import Answer
+
+MIGRATIONS = [
+    """
+    CREATE TABLE answers (
+        id VARCHAR PRIMARY KEY, created_at TIMESTAMP DEFAULT current_timestamp, prompt JSON NOT NULL,
+        text VARCHAR NOT NULL, finish_reason VARCHAR NOT NULL, config JSON NOT NULL, model_id VARCHAR NOT NULL,
+        model_checksum VARCHAR NOT NULL, adapter VARCHAR, snapshot_version INTEGER NOT NULL, passages JSON,
+        usage JSON, timings JSON);
+    CREATE TABLE steps (
+        answer_id VARCHAR NOT NULL, step INTEGER NOT NULL, context_tail VARCHAR, chosen INTEGER NOT NULL,
+        n_candidates INTEGER NOT NULL, text VARCHAR NOT NULL, delta VARCHAR NOT NULL, speculative BOOLEAN,
+        candidates JSON NOT NULL);
+    """,
+]
+
+
+class TraceNotFound(OverlayError):
+    pass
+
+
+class TraceStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(self.path))
+        self.con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+        done = {v for (v,) in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, sql in enumerate(MIGRATIONS, start=1):
+            if version not in done:
+                self.con.execute("BEGIN")
+                self.con.execute(sql)
+                self.con.execute("INSERT INTO schema_migrations VALUES (?)", [version])
+                self.con.execute("COMMIT")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def save(self, answer: Answer) -> str:
+        a = answer
+        steps = [
+            (
+                a.id,
+                s.index,
+                s.context_tail,
+                s.chosen,
+                s.n_candidates,
+                s.text,
+                s.delta,
+                s.speculative,
+                json.dumps([asdict(c) for c in s.candidates]),
+            )
+            for s in a.steps
+        ]
+        self.con.execute("BEGIN")
+        try:
+            self.con.execute(
+                "INSERT INTO answers (id, prompt, text, finish_reason, config, model_id, model_checksum, adapter, "
+                "snapshot_version, passages, usage, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    a.id,
+                    json.dumps(a.prompt),
+                    a.text,
+                    a.finish_reason,
+                    json.dumps(a.config),
+                    a.model_id,
+                    a.model_checksum,
+                    a.adapter,
+                    a.snapshot_version,
+                    json.dumps(a.passages),
+                    json.dumps(a.usage),
+                    json.dumps(a.timings),
+                ],
+            )
+            if steps:
+                self.con.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", steps)
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+        return a.id
+
+    def get(self, answer_id: str) -> dict[str, Any]:
+        """The whole trace as plain JSON-able data (the schema of `overlay traces show --json`)."""
+        cur = self.con.execute("SELECT * FROM answers WHERE id = ?", [answer_id])
+        row = cur.fetchone()
+        if row is None:
+            raise TraceNotFound(f"no trace {answer_id!r}")
+        names = [d[0] for d in cur.description]
+        trace = dict(zip(names, row, strict=True))
+        for key in ("prompt", "config", "passages", "usage", "timings"):
+            trace[key] = json.loads(trace[key]) if trace[key] is not None else None
+        trace["created_at"] = str(trace["created_at"])
+        cur = self.con.execute("SELECT * EXCLUDE (answer_id) FROM steps WHERE answer_id = ? ORDER BY step", [answer_id])
+        names = [d[0] for d in cur.description]
+        trace["steps"] = [dict(zip(names, r, strict=True)) | {"candidates": json.loads(r[-1])} for r in cur.fetchall()]
+        return trace
+
+    def list(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.con.execute(
+            "SELECT id, created_at::VARCHAR, left(prompt::VARCHAR, 80), left(text, 80), snapshot_version, adapter "
+            "FROM answers ORDER BY created_at DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+        keys = ("id", "created_at", "prompt", "text", "snapshot_version", "adapter")
+        return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -1,0 +1,128 @@
+"""LLM backends behind one small interface: start a context, feed tokens, read next-token log-probs.
+
+The runtime never asks a backend to write text; it asks for log-probabilities of continuations and feeds
+back what the graph's candidate won. `generate` exists only for the plain-LLM baselines in evals/benches.
+A remote backend (an OpenAI-compatible completions server returning log-probs) fits the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .assets import LoadedModel, load_model
+from .errors import SelectorError
+
+
+@dataclass
+class Session:
+    """One growing context: the backend's cache plus the log-probs of the next token."""
+
+    ids: list[int]
+    logprobs: np.ndarray  # (vocab,) float32: log P(next token | ids)
+    cache: Any = field(repr=False, default=None)
+
+
+class Backend(Protocol):
+    model_id: str
+    checksum: str
+    tokenizer: Any
+    eos_ids: frozenset[int]
+
+    def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]: ...
+
+    def start(self, ids: list[int]) -> Session: ...
+
+    def feed(self, session: Session, ids: list[int]) -> np.ndarray: ...
+
+    def crop(self, session: Session, length: int, logprobs: np.ndarray) -> None: ...
+
+    def generate(self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int] | None = None) -> list[int]: ...
+
+
+class HFBackend:
+    """In-process transformers model (CPU, float32) with a KV cache kept across steps."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        import torch
+
+        self.torch = torch
+        self.model, self.tokenizer = loaded.model, loaded.tokenizer
+        self.model_id, self.checksum, self.path = loaded.model_id, loaded.checksum, loaded.path
+        eos = {self.tokenizer.eos_token_id}
+        for name in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
+            tid = self.tokenizer.convert_tokens_to_ids(name)
+            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id:
+                eos.add(tid)
+        self.eos_ids = frozenset(i for i in eos if i is not None)
+        self.max_context = int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]:
+        """Chat messages go through the model's chat template; plain text is a continuation."""
+        if chat:
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+            if getattr(self.tokenizer, "chat_template", None):
+                out = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+                ids = out["input_ids"] if hasattr(out, "keys") else out
+                return list(ids)
+            prompt = "\n".join(m["content"] for m in messages) + "\n"
+        return list(self.tokenizer.encode(prompt, add_special_tokens=False))
+
+    def _forward(self, ids: list[int], cache: Any) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=True)
+            return torch.log_softmax(out.logits[0].float(), dim=-1).numpy()
+
+    def start(self, ids: list[int]) -> Session:
+        from transformers import DynamicCache
+
+        if not ids:
+            raise SelectorError("empty prompt")
+        if len(ids) >= self.max_context:
+            raise SelectorError(f"prompt of {len(ids)} tokens does not fit the model's context ({self.max_context})")
+        cache = DynamicCache(config=self.model.config)
+        logprobs = self._forward(ids, cache)
+        return Session(list(ids), logprobs[-1], cache)
+
+    def feed(self, session: Session, ids: list[int]) -> np.ndarray:
+        """Append tokens in one forward pass; returns log-probs after each fed token, shape (len(ids), vocab)."""
+        logprobs = self._forward(ids, session.cache)
+        session.ids.extend(ids)
+        session.logprobs = logprobs[-1]
+        return logprobs
+
+    def crop(self, session: Session, length: int, logprobs: np.ndarray) -> None:
+        """Drop fed tokens past `length` (a rejected speculative tail); `logprobs` are those at `length`."""
+        extra = len(session.ids) - length
+        if extra > 0:
+            session.cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
+            del session.ids[length:]
+        session.logprobs = logprobs
+
+    def generate(self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int] | None = None) -> list[int]:
+        """Plain greedy decoding with the KV cache (the baseline the overlay is measured against)."""
+        torch = self.torch
+        with torch.inference_mode():
+            out = self.model.generate(
+                torch.tensor([ids]),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=sorted(stop_ids or self.eos_ids),
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            )
+        return out[0, len(ids) :].tolist()
+
+
+BACKENDS: dict[str, type] = {"hf": HFBackend}
+
+
+def load_backend(model: str | Path | None = None, backend: str = "hf") -> Backend:
+    """A backend by registry name, over a model folder (None: the bundled SmolLM2)."""
+    if backend not in BACKENDS:
+        raise SelectorError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    return BACKENDS[backend](load_model(model))
