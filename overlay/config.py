@@ -31,5 +31,11 @@ class RuntimeConfig(BaseModel):
     w_next2: float = Field(0.0, description="g part: order-2 transition P(c | two previous words)")
     w_next: float = Field(0.0, description="g part: order-1 transition P(c | previous word)")
     tie_penalty: float = Field(0.3, ge=0.0, description="LLM part: penalty per log-rank inside a first-subword group")
+    inexact_penalty: float = Field(
+        1.0, ge=0.0, description="LLM part: penalty for a multi-subword word the graph did not propose"
+    )
+    verify_below: float = Field(
+        3.0, ge=0.0, description="refuse a multi-subword winner whose remaining subwords have log-prob below -this"
+    )
     block_ngram: int = Field(3, ge=0, description="never repeat an n-gram of this order (0: off)")
     speculative: int = Field(8, ge=0, le=32, description="passage words verified in one forward after a copy")

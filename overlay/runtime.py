@@ -53,6 +53,7 @@ class Step:
     cap: bool = False  # fed capitalised (sentence start)
     copy_source: tuple[int, int, int] | None = None  # (passage, position, match) when the winner continues a passage
     speculative: bool = False  # verified from a speculative forward pass
+    rejected: list[str] = field(default_factory=list)  # words chosen first but refused by the LLM when spelled out
 
     @property
     def winner(self) -> Candidate:
@@ -195,14 +196,27 @@ class Runtime:
         space = self._space(prev)
         first = np.where(space, table.first[True], table.first[False])
         tie = np.where(space, table.tie_rank[True], table.tie_rank[False])
-        llm = logprobs[first] - cfg.tie_penalty * np.log1p(tie)
+        exact = np.where(space, table.exact[True], table.exact[False])
+        # A word that shares its first subword with others borrows their probability. The graph's own
+        # proposals only have to beat the word that *is* that subword; the rest queue by frequency and pay
+        # for being unverified, so a blocked " is" does not turn into " islets".
+        proposed = g > 0
+        tie = np.where(proposed, np.minimum(tie, 1), tie)
+        llm = logprobs[first] - cfg.tie_penalty * np.log1p(tie) - np.where(exact | proposed, 0.0, cfg.inexact_penalty)
         llm[END_ID] = logprobs[self.eos].max()
         mask = self._mask(state, cfg)
         return Scored(prop, llm, g, mask, np.where(mask, llm + cfg.beta * g, -np.inf), space, cap)
 
-    def choose(self, state: _State, logprobs: np.ndarray, cfg: RuntimeConfig, index: int) -> Step:
-        """Score every candidate from one next-token distribution and pick one."""
+    def choose(
+        self, state: _State, logprobs: np.ndarray, cfg: RuntimeConfig, index: int, excluded: list[str] = ()
+    ) -> Step:
+        """Score every candidate from one next-token distribution and pick one (not an `excluded` word)."""
         sc = self.score(state, logprobs, cfg)
+        for word in excluded:
+            node = self.snap.word_id(word)
+            if node is not None:
+                sc.mask[node] = False
+                sc.score[node] = -np.inf
         chosen = self._pick(sc.score, cfg, index)
         top = np.argsort(-sc.score, kind="stable")[: cfg.trace_k]
         top = top[np.isfinite(sc.score[top])]
@@ -300,6 +314,17 @@ class Runtime:
             if n.id == node
         ]
 
+    @staticmethod
+    def rejects(step: Step, fed: list[int], rows: np.ndarray, cfg: RuntimeConfig) -> bool:
+        """A multi-subword winner that the graph did not copy must be a likely spelling to the LLM too.
+
+        Its first subword was scored for free; feeding it gives the rest of its log-prob at no extra cost.
+        """
+        if len(fed) < 2 or step.copy_source is not None or cfg.verify_below <= 0:
+            return False
+        rest = sum(float(rows[j - 1][fed[j]]) for j in range(1, len(fed)))
+        return rest < -cfg.verify_below
+
     def speculate(self, state: _State, step: Step, cfg: RuntimeConfig) -> list[tuple[int, list[int]]]:
         """After a copied word: the next passage words, each with the subword ids it would be fed as."""
         if step.copy_source is None:
@@ -339,16 +364,37 @@ class Generation:
         steps: list[Step] = []
         text, finish, forwards = "", "length", 1
         lp = session.logprobs
-        queue: list[tuple[int, np.ndarray, int]] = []  # fed but unverified: (node, logprobs after it, length after it)
-        verified = len(session.ids)
+        queue: list[tuple[int, np.ndarray, int]] = []  # fed, unverified: (node, logprobs after it, length after it)
+        rejected: list[str] = []
+        verified = len(session.ids)  # tokens of the prompt and of accepted words; beyond it: unverified
         while len(steps) < cfg.max_words:
-            step = rt.choose(state, lp, cfg, len(steps))
+            step = rt.choose(state, lp, cfg, len(steps), excluded=rejected)
             node = step.winner.node
-            if queue and queue[0][0] == node:
+            if queue and queue[0][0] == node:  # the passage word the runtime would pick anyway: already fed
                 step.speculative = True
-            elif queue:  # the runtime disagrees with the passage: drop the unverified tail, keep this choice
-                backend.crop(session, verified, lp)
-                queue = []
+                _, lp_next, verified = queue.pop(0)
+            else:
+                if queue:  # the runtime disagrees with the passage: drop the unverified tail
+                    backend.crop(session, verified, lp)
+                    queue = []
+                lp_next = lp
+                if node != END_ID:
+                    fed = rt.tables[step.cap].ids(node, step.space)
+                    spec = rt.speculate(state, step, cfg) if cfg.speculative and cfg.temperature <= 0 else []
+                    rows = backend.feed(session, fed + [i for _, word_ids in spec for i in word_ids])
+                    forwards += 1
+                    if len(rejected) < 3 and rt.rejects(
+                        step, fed, rows, cfg
+                    ):  # spelled out, the word is not what the LLM meant
+                        backend.crop(session, verified, lp)
+                        rejected.append(step.text)
+                        continue
+                    lp_next, end = rows[len(fed) - 1], len(fed)
+                    for word, word_ids in spec:
+                        end += len(word_ids)
+                        queue.append((word, rows[end - 1], verified + end))
+                    verified += len(fed)
+            step.rejected, rejected = rejected, []
             steps.append(step)
             yield step
             if node == END_ID:
@@ -359,21 +405,7 @@ class Generation:
                 text, finish = text[: text.index(hit)], "stop"
                 break
             rt.observe(state, node, step.text)
-            if len(steps) >= cfg.max_words:
-                break
-            if queue:
-                _, lp, verified = queue.pop(0)
-                continue
-            fed = rt.tables[step.cap].ids(node, step.space)
-            spec = rt.speculate(state, step, cfg) if cfg.speculative and cfg.temperature <= 0 else []
-            rows = backend.feed(session, fed + [i for _, ids_ in spec for i in ids_])
-            forwards += 1
-            verified += len(fed)
-            lp = rows[len(fed) - 1]
-            end = len(fed)
-            for word, ids_ in spec:
-                end += len(ids_)
-                queue.append((word, rows[end - 1], verified + end - len(fed)))
+            lp = lp_next
         if queue:
             backend.crop(session, verified, lp)
         usage = {"prompt_tokens": len(ids), "completion_tokens": len(session.ids) - len(ids)}
