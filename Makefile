@@ -29,6 +29,7 @@ demo: setup
 	$(OV) graph neighbors Paris --rel next --top 5
 	$(OV) graph neighbors volcano --rel assoc --top 5
 	$(OV) graph neighbors photosynthesis --rel next2 --top 5
+	$(OV) ask "Who was Basava?" --explain --steps 4
 
 test: setup
 	$(VENV)/bin/pytest -q

@@ -30,7 +30,8 @@ def _store() -> TraceStore:
 def ask(
     prompt: str,
     as_json: Json = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Also explain every step.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Also explain the steps.")] = False,
+    steps: Annotated[int | None, typer.Option(min=1, help="With --explain: only the first N steps.")] = None,
     model: Model = None,
     max_words: Annotated[int, typer.Option(min=1)] = RuntimeConfig().max_words,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.0,
@@ -52,7 +53,7 @@ def ask(
         markup=True,
     )
     if explain:
-        out.print(explain_steps(trace))
+        out.print(explain_steps(trace, 0, steps))
 
 
 @handle_errors
