@@ -96,28 +96,27 @@ def _edge_add(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:
         )
 
 
-def _edge_remove(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:
+def _existing_edge(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> tuple[int, int, int] | None:
+    """The key of the edge an edit names; at replay (lenient) a vanished edge is skipped, not an error."""
     try:
         key = _edge_key(con, args["a"], args["b"], args["rel"], create=False)
     except NotFoundError:
         if strict:
             raise
-        return
+        return None
     if strict and not _exists(con, args["rel"], key):
         raise NotFoundError(f"no {args['rel']} edge {args['a']!r} → {args['b']!r}")
-    con.execute(f"DELETE FROM edges WHERE {_where(args['rel'])}", list(key))
+    return key
+
+
+def _edge_remove(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:
+    if (key := _existing_edge(con, args, strict)) is not None:
+        con.execute(f"DELETE FROM edges WHERE {_where(args['rel'])}", list(key))
 
 
 def _edge_reweight(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:
-    try:
-        key = _edge_key(con, args["a"], args["b"], args["rel"], create=False)
-    except NotFoundError:
-        if strict:
-            raise
-        return
-    if strict and not _exists(con, args["rel"], key):
-        raise NotFoundError(f"no {args['rel']} edge {args['a']!r} → {args['b']!r}")
-    con.execute(f"UPDATE edges SET weight = ?, curated = true WHERE {_where(args['rel'])}", [args["weight"], *key])
+    if (key := _existing_edge(con, args, strict)) is not None:
+        con.execute(f"UPDATE edges SET weight = ?, curated = true WHERE {_where(args['rel'])}", [args["weight"], *key])
 
 
 def _merge(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:

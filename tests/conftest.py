@@ -91,3 +91,24 @@ def runtime(backend, small_home: Path):
     from overlay import Runtime
 
     return Runtime(Snapshot.open(small_home / "snapshots"), backend)
+
+
+def save_tiny_llama(tokenizer_dir: Path, out: Path) -> Path:
+    """A tiny randomly initialised Llama with a real tokenizer: any causal LM folder must load by path."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
 from selector import (
     DEFAULT_MODEL_NAME,
@@ -24,6 +24,7 @@ from selector import (
     model_cache_dir,
     verify_model_dir,
 )
+from tests.conftest import save_tiny_llama
 
 MANIFEST = "overlay_manifest.json"
 PROMPT = "The capital of France is"
@@ -171,19 +172,7 @@ def test_pickle_only_folder_is_refused(tmp_path: Path) -> None:
 
 
 def test_tiny_random_llama_loads_by_path(default_dir: Path, tmp_path: Path) -> None:
-    tokenizer = AutoTokenizer.from_pretrained(default_dir)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(tmp_path / "tiny")
-    tokenizer.save_pretrained(tmp_path / "tiny")
+    save_tiny_llama(default_dir, tmp_path / "tiny")
 
     loaded = load_model(tmp_path / "tiny")
     assert loaded.model_id == "tiny" and len(loaded.checksum) == 64
@@ -191,4 +180,4 @@ def test_tiny_random_llama_loads_by_path(default_dir: Path, tmp_path: Path) -> N
     ids = loaded.tokenizer(PROMPT, return_tensors="pt")
     with torch.no_grad():
         logits = loaded.model(**ids).logits
-    assert logits.shape == (1, ids["input_ids"].shape[1], len(tokenizer))
+    assert logits.shape == (1, ids["input_ids"].shape[1], len(loaded.tokenizer))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from graph_store import END_ID, Snapshot, apply_edit, connect, ingest_paths, publish
 from overlay import Runtime, RuntimeConfig, RuntimeInputError, TraceStore, replay
-from tests.conftest import DATA
+from tests.conftest import DATA, save_tiny_llama
 
 WORDS = [
     "river",
@@ -132,24 +132,9 @@ def test_graph_without_edges_still_answers(backend, tmp_path: Path) -> None:
 
 def test_any_model_folder_by_path(small_home: Path, model_cache: Path, tmp_path: Path) -> None:
     """A tiny randomly initialised Llama (saved with the SmolLM2 tokenizer) drives the runtime too."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from selector import load_backend
 
-    tok = AutoTokenizer.from_pretrained(model_cache / "smollm2-135m-instruct")
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-    )
-    LlamaForCausalLM(cfg).save_pretrained(tmp_path / "tiny")
-    tok.save_pretrained(tmp_path / "tiny")
+    save_tiny_llama(model_cache / "smollm2-135m-instruct", tmp_path / "tiny")
     runtime = Runtime(Snapshot.open(small_home / "snapshots"), load_backend(tmp_path / "tiny"))
     answer = runtime.answer("What is a volcano?", RuntimeConfig(max_words=10))
     assert answer.model_id == "tiny" and len(answer.steps) >= 1
