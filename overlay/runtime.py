@@ -218,8 +218,7 @@ class Runtime:
                 sc.mask[node] = False
                 sc.score[node] = -np.inf
         chosen = self._pick(sc.score, cfg, index)
-        top = np.argsort(-sc.score, kind="stable")[: cfg.trace_k]
-        top = top[np.isfinite(sc.score[top])]
+        top = _top(sc.score, cfg.trace_k)
         if chosen not in top:
             top = np.append(top[: cfg.trace_k - 1], chosen)
         cands = [self._candidate(int(c), state, sc) for c in top]
@@ -267,8 +266,7 @@ class Runtime:
     def _pick(score: np.ndarray, cfg: RuntimeConfig, index: int) -> int:
         if cfg.temperature <= 0:
             return int(np.argmax(score))
-        top = np.argsort(-score, kind="stable")[:64]
-        top = top[np.isfinite(score[top])]
+        top = _top(score, 64)
         z = (score[top] - score[top[0]]) / cfg.temperature
         p = np.exp(z) / np.exp(z).sum()
         return int(top[np.random.default_rng([cfg.seed, index]).choice(len(top), p=p)])
@@ -315,7 +313,7 @@ class Runtime:
         ]
 
     @staticmethod
-    def rejects(step: Step, fed: list[int], rows: np.ndarray, cfg: RuntimeConfig) -> bool:
+    def rejects(step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: RuntimeConfig) -> bool:
         """A multi-subword winner that the graph did not copy must be a likely spelling to the LLM too.
 
         Its first subword was scored for free; feeding it gives the rest of its log-prob at no extra cost.
@@ -346,6 +344,14 @@ class Runtime:
         state.words.append(node)
         state.surfaces.append(text)
         state.acc.observe(node)
+
+
+def _top(score: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best finite scores, best first, ties by index (argpartition: no full sort)."""
+    k = min(k, len(score))
+    part = np.argpartition(-score, k - 1)[:k]
+    part = part[np.lexsort((part, -score[part]))]
+    return part[np.isfinite(score[part])]
 
 
 class Generation:
@@ -381,18 +387,19 @@ class Generation:
                 if node != END_ID:
                     fed = rt.tables[step.cap].ids(node, step.space)
                     spec = rt.speculate(state, step, cfg) if cfg.speculative and cfg.temperature <= 0 else []
-                    rows = backend.feed(session, fed + [i for _, word_ids in spec for i in word_ids])
+                    ends = np.cumsum([len(fed)] + [len(word_ids) for _, word_ids in spec])
+                    keep = sorted({*range(len(fed)), *(ends - 1).tolist()})  # inside the word, and word ends
+                    got = backend.feed(session, fed + [i for _, word_ids in spec for i in word_ids], keep)
+                    rows = dict(zip(keep, got, strict=True))
                     forwards += 1
-                    if len(rejected) < 3 and rt.rejects(
-                        step, fed, rows, cfg
-                    ):  # spelled out, the word is not what the LLM meant
+                    # spelled out, is the word what the LLM meant?
+                    if len(rejected) < 3 and rt.rejects(step, fed, rows, cfg):
                         backend.crop(session, verified, lp)
                         rejected.append(step.text)
                         continue
-                    lp_next, end = rows[len(fed) - 1], len(fed)
-                    for word, word_ids in spec:
-                        end += len(word_ids)
-                        queue.append((word, rows[end - 1], verified + end))
+                    lp_next = rows[len(fed) - 1]
+                    for (word, _), end in zip(spec, ends[1:], strict=True):
+                        queue.append((word, rows[int(end) - 1], verified + int(end)))
                     verified += len(fed)
             step.rejected, rejected = rejected, []
             steps.append(step)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from .errors import OverlayError
 from .runtime import Answer
@@ -89,8 +90,9 @@ class TraceStore:
                     json.dumps(a.timings),
                 ],
             )
-            if steps:
-                self.con.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", steps)
+            if steps:  # one columnar insert: DuckDB's executemany costs ~1 ms a row
+                frame = {f"c{i}": np.array(col, dtype=object) for i, col in enumerate(zip(*steps, strict=True))}
+                self.con.execute("INSERT INTO steps SELECT * FROM frame")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise

@@ -36,7 +36,7 @@ class Backend(Protocol):
 
     def start(self, ids: list[int]) -> Session: ...
 
-    def feed(self, session: Session, ids: list[int]) -> np.ndarray: ...
+    def feed(self, session: Session, ids: list[int], keep: list[int] | None = None) -> np.ndarray: ...
 
     def crop(self, session: Session, length: int, logprobs: np.ndarray) -> None: ...
 
@@ -71,10 +71,13 @@ class HFBackend:
             prompt = "\n".join(m["content"] for m in messages) + "\n"
         return list(self.tokenizer.encode(prompt, add_special_tokens=False))
 
-    def _forward(self, ids: list[int], cache: Any) -> np.ndarray:
+    def _forward(self, ids: list[int], cache: Any, keep: list[int] | None) -> np.ndarray:
+        """Log-probs after the `keep` positions only: the vocabulary projection is most of a small model's
+        per-token cost, and a prompt of hundreds of tokens needs just its last row."""
         torch = self.torch
+        rows = 0 if keep is None else torch.tensor(keep)
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=True)
+            out = self.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=True, logits_to_keep=rows)
             return torch.log_softmax(out.logits[0].float(), dim=-1).numpy()
 
     def start(self, ids: list[int]) -> Session:
@@ -85,12 +88,13 @@ class HFBackend:
         if len(ids) >= self.max_context:
             raise SelectorError(f"prompt of {len(ids)} tokens does not fit the model's context ({self.max_context})")
         cache = DynamicCache(config=self.model.config)
-        logprobs = self._forward(ids, cache)
+        logprobs = self._forward(ids, cache, [len(ids) - 1])
         return Session(list(ids), logprobs[-1], cache)
 
-    def feed(self, session: Session, ids: list[int]) -> np.ndarray:
-        """Append tokens in one forward pass; returns log-probs after each fed token, shape (len(ids), vocab)."""
-        logprobs = self._forward(ids, session.cache)
+    def feed(self, session: Session, ids: list[int], keep: list[int] | None = None) -> np.ndarray:
+        """Append tokens in one forward pass; log-probs after each fed token (or only the `keep` positions,
+        ascending, the last of which must be the final token), shape (len(keep or ids), vocab)."""
+        logprobs = self._forward(ids, session.cache, keep)
         session.ids.extend(ids)
         session.logprobs = logprobs[-1]
         return logprobs
