@@ -78,7 +78,6 @@ def publish(db_path: Path | str, snapshots_dir: Path | str, progress: bool = Tru
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _point_current(snapshots_dir, manifest.name)
-    console.print(f"published {manifest.name}: {counts}")
     return Manifest.load(final)
 
 
