@@ -337,8 +337,8 @@ class Runtime:
             prev = surface
         return out
 
-    def observe(self, state: _State, node: int, text: str) -> None:
-        n = self.config.block_ngram
+    def observe(self, state: _State, node: int, text: str, cfg: RuntimeConfig) -> None:
+        n = cfg.block_ngram
         if n and len(state.words) >= n - 1:
             state.seen.setdefault(tuple(state.words[len(state.words) - (n - 1) :]), set()).add(node)
         state.words.append(node)
@@ -411,7 +411,7 @@ class Generation:
             if (hit := next((s for s in cfg.stop if s in text), None)) is not None:
                 text, finish = text[: text.index(hit)], "stop"
                 break
-            rt.observe(state, node, step.text)
+            rt.observe(state, node, step.text, cfg)
             lp = lp_next
         if queue:
             backend.crop(session, verified, lp)

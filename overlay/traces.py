@@ -92,7 +92,9 @@ class TraceStore:
             )
             if steps:  # one columnar insert: DuckDB's executemany costs ~1 ms a row
                 frame = {f"c{i}": np.array(col, dtype=object) for i, col in enumerate(zip(*steps, strict=True))}
-                self.con.execute("INSERT INTO steps SELECT * FROM frame")
+                self.con.register("steps_frame", frame)
+                self.con.execute("INSERT INTO steps SELECT * FROM steps_frame")
+                self.con.unregister("steps_frame")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
