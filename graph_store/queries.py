@@ -65,10 +65,10 @@ def neighbors(con: duckdb.DuckDBPyConnection, word: str, rel: str | None = None,
     """Strongest out-neighbours of a word, per relation, each with a sample of the passages behind it."""
     if rel is not None and rel not in RELATIONS:
         raise GraphStoreError(f"unknown relation {rel!r}; expected one of {', '.join(RELATIONS)}")
-    resolve(con, word)  # raises NotFoundError for an unknown word
+    node = resolve(con, word)  # raises NotFoundError for an unknown word
     # A word and the concept (note title) of the same name are one name to a user: ask both.
     nodes = [i for (i,) in con.execute("SELECT id FROM nodes WHERE key = ?", [fold(word.strip())]).fetchall()]
-    nodes = nodes or [resolve(con, word)]
+    nodes = nodes or [node]  # a merged-away name: its alias
     out: list[NeighborRow] = []
     for r in [rel] if rel else list(RELATIONS):
         rows = con.execute(

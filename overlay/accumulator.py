@@ -47,6 +47,7 @@ class Passage:
 
     id: int
     rank: int
+    rho: float  # copy weight of this passage's rank
     title: str
     text: str
     nodes: list[int]
@@ -95,7 +96,7 @@ class Accumulator:
                 where[node].append(pos)
                 if self.vocab.kinds[node] != "punct" and node != END_ID:
                     self._activate(node, rho, f"passage {hit.id}")
-            self.passages.append(Passage(hit.id, rank, hit.title, hit.text, nodes, dict(where)))
+            self.passages.append(Passage(hit.id, rank, rho, hit.title, hit.text, nodes, dict(where)))
         if cfg.spread > 0:
             self._spread()
 
@@ -127,7 +128,7 @@ class Accumulator:
         copy_from: dict[int, tuple[int, int, int]] = {}
         tail = self.written[-3:]
         for p in self.passages:
-            rho = self.config.rho[p.rank] if p.rank < len(self.config.rho) else self.config.rho[-1] * 0.5
+            rho = p.rho
             if not tail:  # the first step: each passage's first word may open the answer
                 self._copy(copy, copy_from, p, 0, rho, 0)
                 continue

@@ -20,7 +20,7 @@ from graph_store.text import join_original
 
 from .config import RuntimeConfig
 from .errors import OverlayError
-from .runtime import Runtime
+from .runtime import Runtime, passage_context
 from .traces import TraceStore
 
 RECALL_K = (8, 16, 32)
@@ -175,7 +175,7 @@ def plain_answer(rt: Runtime, prompt: str | list[dict[str, str]], max_words: int
 
 def rag_prompt(rt: Runtime, question: str, cfg: RuntimeConfig) -> list[dict[str, str]]:
     hits = rt.snap.search(question, cfg.retrieval_k)
-    context = "\n".join(f"{h.title}: {h.text}" if h.title else h.text for h in hits)
+    context = passage_context(hits)
     return [{"role": "user", "content": f"{context}\n\n{question}"}]
 
 

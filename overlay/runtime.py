@@ -103,6 +103,11 @@ class _State:
     seen: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
 
 
+def passage_context(hits: list) -> str:
+    """Retrieved passages as they are put in an LLM prompt (the hybrid runtime and the RAG baseline alike)."""
+    return "\n".join(f"{h.title}: {h.text}" if h.title else h.text for h in hits)
+
+
 class Runtime:
     """One snapshot + one selector; `answer` and `stream` are safe to call one at a time."""
 
@@ -162,7 +167,7 @@ class Runtime:
         hits = self.snap.search(question, cfg.retrieval_k) if cfg.retrieval_k else []
         llm_prompt: Prompt = prompt
         if cfg.chat and cfg.passages_in_prompt and hits:
-            context = "\n".join(f"{h.title}: {h.text}" if h.title else h.text for h in hits[: cfg.passages_in_prompt])
+            context = passage_context(hits[: cfg.passages_in_prompt])
             messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
             messages[-1 if messages[-1]["role"] == "user" else len(messages) - 1]["content"] = (
                 f"{context}\n\n{question}"
