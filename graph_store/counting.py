@@ -88,10 +88,12 @@ def _count_links(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _count_nodes(con: duckdb.DuckDBPyConnection) -> None:
-    """Node counts and display surfaces (the most frequent written form of each key)."""
+    """Node counts and display surfaces: the most frequent written form inside sentences ("it", not the
+    sentence-initial "It"), then overall."""
     con.execute(
         """CREATE OR REPLACE TABLE surfaces AS
-        SELECT node_id, surface, sum(count)::BIGINT AS count FROM surfaces GROUP BY ALL"""
+        SELECT node_id, surface, sum(count)::BIGINT AS count, sum(inside)::BIGINT AS inside
+        FROM surfaces GROUP BY ALL"""
     )
     con.execute(
         """UPDATE nodes SET count = coalesce(c.cnt, 0)
@@ -106,7 +108,7 @@ def _count_nodes(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(
         """UPDATE nodes SET surface = s.surface
-        FROM (SELECT node_id, arg_max(surface, count ORDER BY surface DESC) AS surface
+        FROM (SELECT node_id, arg_max(surface, (inside, count) ORDER BY surface DESC) AS surface
               FROM surfaces GROUP BY node_id) s
         WHERE nodes.id = s.node_id AND nodes.kind <> 'concept'"""
     )

@@ -42,6 +42,8 @@ MIGRATIONS: list[str] = [
     CREATE TABLE embeddings (hash VARCHAR PRIMARY KEY, model VARCHAR NOT NULL, vec FLOAT[] NOT NULL);
     INSERT INTO nodes VALUES (0, '</s>', '</s>', 'end', 0);
     """,
+    # written forms seen inside a sentence: a word's display form should not be its sentence-initial capital
+    "ALTER TABLE surfaces ADD COLUMN inside BIGINT DEFAULT 0; UPDATE surfaces SET inside = count;",
 ]
 
 

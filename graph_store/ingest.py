@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -154,7 +154,8 @@ def _write(
     known = {h for (h,) in con.execute("SELECT DISTINCT doc_hash FROM passages").fetchall()}
     vocab = _Vocab(con)
     pid = (con.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1
-    passages, links, surfaces = [], [], Counter()
+    passages, links = [], []
+    surfaces: defaultdict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])  # → [count, inside]
     tokens: list[tuple[int, int, int, int]] = []
     n_docs = skipped = n_words = 0
     task = progress.add_task("tokenizing", total=sum(len(s.docs) for s in sources)) if progress else None
@@ -184,7 +185,9 @@ def _write(
                 sents = textmod.sentences(toks)
                 for pos, (tok, sent) in enumerate(zip(toks, sents, strict=True)):
                     node = vocab.id(tok.key, tok.surface, tok.kind)
-                    surfaces[(node, tok.surface)] += 1
+                    seen = surfaces[(node, tok.surface)]
+                    seen[0] += 1
+                    seen[1] += pos > 0 and sents[pos - 1] == sent  # not the first word of a sentence
                     tokens.append((pid, pos, node, sent))
                 tokens.append((pid, len(toks), END_ID, sents[-1] if sents else 0))
                 n_words += sum(t.is_word for t in toks)
@@ -202,7 +205,12 @@ def _write(
     _insert(con, "passages", _PASSAGE_COLUMNS, passages)
     _insert(con, "tokens", ("passage_id", "pos", "node_id", "sent"), tokens)
     _insert(con, "nodes", ("id", "key", "surface", "kind"), vocab.new)
-    _insert(con, "surfaces", ("node_id", "surface", "count"), [(n, s, c) for (n, s), c in surfaces.items()])
+    _insert(
+        con,
+        "surfaces",
+        ("node_id", "surface", "count", "inside"),
+        [(n, s, c, inside) for (n, s), (c, inside) in surfaces.items()],
+    )
     _insert(con, "links", ("passage_id", "src", "dst"), links)
     return n_docs, skipped, len(passages), n_words, len(vocab.new)
 

@@ -242,12 +242,26 @@ class Snapshot:
             if self._faiss is None:
                 self._faiss = faiss.read_index(str(self.path / "passages.faiss"))
         scores, rows = self._faiss.search(embed_texts([text], progress=False), k)
-        hits = []
+        hits, docs = [], []
         for score, row in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
             if row >= 0:
                 p = self.passage(int(self._pids[row]))
                 hits.append(PassageHit(p.id, score, p.title, p.text))
-        return hits
+                docs.append(p.doc_id or p.title or f"#{p.id}")
+        return in_document_order(hits, docs)
+
+
+def in_document_order(hits: list[PassageHit], docs: list[str]) -> list[PassageHit]:
+    """Documents by their best hit; a document's passages in its own order.
+
+    A question about a thing is best met by the opening of its article, which defines it; a later passage
+    of the same article may match the words better ("Munich is located on the Isar…") yet says less.
+    """
+    best: dict[str, int] = {}
+    for rank, doc in enumerate(docs):
+        best.setdefault(doc, rank)
+    order = sorted(range(len(hits)), key=lambda i: (best[docs[i]], hits[i].id))
+    return [hits[i] for i in order]
 
 
 # ------------------------------------------------------------------ versions on disk

@@ -16,29 +16,9 @@ import numpy as np
 from graph_store import END_ID, Snapshot, split
 
 from .config import RuntimeConfig
+from .lexicon import Lexicon
 
 PARTS = ("activation", "copy", "next2", "next")
-
-
-@dataclass
-class Vocab:
-    """Dense per-node arrays of a snapshot (index = node id)."""
-
-    surfaces: list[str]
-    kinds: np.ndarray  # str
-    counts: np.ndarray  # int64
-    valid: np.ndarray  # bool: a real node (ids can be sparse)
-
-    @classmethod
-    def of(cls, snap: Snapshot) -> Vocab:
-        n = len(snap.vocab)
-        surfaces, kinds = [""] * n, np.full(n, "", dtype=object)
-        counts, valid = np.zeros(n, np.int64), np.zeros(n, bool)
-        for i, entry in enumerate(snap.vocab):
-            if entry is not None:
-                _key, surfaces[i], kinds[i], counts[i] = entry
-                valid[i] = True
-        return cls(surfaces, kinds, counts, valid)
 
 
 @dataclass
@@ -51,6 +31,7 @@ class Passage:
     title: str
     text: str
     nodes: list[int]
+    surfaces: list[str]  # as written in the passage ("Solar System", where the node says "system")
     where: dict[int, list[int]] = field(default_factory=dict)
 
 
@@ -72,9 +53,9 @@ class Proposal:
 
 
 class Accumulator:
-    def __init__(self, snap: Snapshot, vocab: Vocab, config: RuntimeConfig) -> None:
-        self.snap, self.vocab, self.config = snap, vocab, config
-        n = len(vocab.surfaces)
+    def __init__(self, snap: Snapshot, lex: Lexicon, config: RuntimeConfig) -> None:
+        self.snap, self.lex, self.config = snap, lex, config
+        n = len(lex)
         self.activation = np.zeros(n, np.float32)
         self.sources: dict[int, list[str]] = defaultdict(list)  # node → why it is active (trace)
         self.passages: list[Passage] = []
@@ -84,19 +65,22 @@ class Accumulator:
         """Activate the prompt's words (1.0) and each passage's words (ρ_r), then spread one hop."""
         cfg = self.config
         for tok in split(prompt):
-            node = self.snap.word_id(tok.surface)
+            node = self.lex.word_id(tok.surface)
             if node is not None and tok.kind != "punct":
                 self._activate(node, 1.0, "prompt")
         for rank, hit in enumerate(hits):
             rho = cfg.rho[rank] if rank < len(cfg.rho) else cfg.rho[-1] * 0.5
-            nodes = [self.snap.word_id(t.surface) for t in split(hit.text)]
+            tokens = split(hit.text)
+            nodes = [self.snap.word_id(t.surface) for t in tokens]
             nodes = [END_ID if x is None else x for x in nodes]
             where: dict[int, list[int]] = defaultdict(list)
             for pos, node in enumerate(nodes):
                 where[node].append(pos)
-                if self.vocab.kinds[node] != "punct" and node != END_ID:
+                if self.lex.kinds[node] != "punct" and node != END_ID:
                     self._activate(node, rho, f"passage {hit.id}")
-            self.passages.append(Passage(hit.id, rank, rho, hit.title, hit.text, nodes, dict(where)))
+            self.passages.append(
+                Passage(hit.id, rank, rho, hit.title, hit.text, nodes, [t.surface for t in tokens], dict(where))
+            )
         if cfg.spread > 0:
             self._spread()
 
@@ -165,8 +149,16 @@ class Accumulator:
             out[np.asarray(idx)] = np.asarray(w, np.float32)
         return out
 
-    def continuation(self, source: tuple[int, int, int], max_words: int) -> list[int]:
-        """The passage words after a copied one (verified speculatively, in one forward pass)."""
+    def passage(self, pid: int) -> Passage:
+        return next(p for p in self.passages if p.id == pid)
+
+    def copied_surface(self, source: tuple[int, int, int]) -> str:
+        """A copied word as its passage writes it."""
         pid, pos, _ = source
-        passage = next(p for p in self.passages if p.id == pid)
-        return passage.nodes[pos + 1 : pos + 1 + max_words]
+        return self.passage(pid).surfaces[pos]
+
+    def continuation(self, source: tuple[int, int, int], max_words: int) -> list[tuple[int, str]]:
+        """The passage words after a copied one, as (node, surface) (verified speculatively, in one forward)."""
+        pid, pos, _ = source
+        p = self.passage(pid)
+        return list(zip(p.nodes[pos + 1 : pos + 1 + max_words], p.surfaces[pos + 1 : pos + 1 + max_words], strict=True))

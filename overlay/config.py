@@ -14,6 +14,9 @@ class RuntimeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_words: int = Field(48, ge=1, le=2048, description="stop after this many graph tokens")
+    max_tokens: int | None = Field(
+        None, ge=1, description="stop before the LLM tokens written would pass this many (OpenAI's max_tokens)"
+    )
     chat: bool = Field(True, description="wrap the prompt in the model's chat template (False: plain continuation)")
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="0 = greedy; >0 samples among candidates")
     seed: int = Field(0, description="sampling seed (a run is deterministic given seed and snapshot)")

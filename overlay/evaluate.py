@@ -105,14 +105,17 @@ def next_word(
         t = time.perf_counter()
         state, ids, _ = rt.prepare(context, cfg)
         session = rt.backend.start(ids)
-        sc = rt.score(state, session.logprobs, cfg)
-        choice = int(np.argmax(sc.score))
+        lp = session.logprobs
+        # the runtime's own decision: choose, then spell the winner out (a refused word is replaced)
+        step = rt.commit(state, session, rt.choose(state, lp, cfg, 0), lp, cfg).step
+        rt.backend.crop(session, len(ids), lp)
         overlay_seconds += time.perf_counter() - t
-        hits["overlay"] += rt.vocab.surfaces[choice].casefold() == gold
+        hits["overlay"] += step.text.casefold() == gold
+        sc = rt.score(state, lp, cfg)
         graph = np.where(sc.mask, sc.g, -np.inf)
         order = np.argsort(-graph, kind="stable")
-        hits["graph_only"] += rt.vocab.surfaces[order[0]].casefold() == gold
-        gold_id = rt.snap.word_id(gold)
+        hits["graph_only"] += state.lex.surfaces[order[0]].casefold() == gold
+        gold_id = state.lex.word_id(gold)
         if gold_id is not None and sc.mask[gold_id]:
             recall["all"] += 1
             rank = int(np.flatnonzero(order == gold_id)[0])

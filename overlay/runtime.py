@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from graph_store import END_ID, SENTENCE_END, Snapshot, is_cjk, join, needs_space, split
-from selector import Backend, WordTable, load_backend
+from selector import Backend, Session, load_backend
 
-from .accumulator import PARTS, Accumulator, Proposal, Vocab
+from .accumulator import PARTS, Accumulator, Proposal
 from .config import RuntimeConfig
 from .errors import RuntimeInputError
+from .lexicon import Lexicon, cased
 from .workspace import Workspace
 
 Prompt = str | list[dict[str, str]]
@@ -94,7 +95,19 @@ class Scored:
 
 
 @dataclass
+class Committed:
+    """A step whose word has been fed to the LLM, and what follows it speculatively."""
+
+    step: Step
+    logprobs: np.ndarray  # next-token distribution after the word
+    verified: int  # session length up to and including the word
+    queue: list[tuple[int, str, np.ndarray, int]]  # fed, unverified passage words: (node, text, logprobs, length after)
+    forwards: int
+
+
+@dataclass
 class _State:
+    lex: Lexicon  # the snapshot's words + this prompt's session words
     acc: Accumulator
     allowed: np.ndarray
     words: list[int] = field(default_factory=list)
@@ -124,19 +137,7 @@ class Runtime:
             config or RuntimeConfig(),
             adapter,
         )
-        self.vocab = v = Vocab.of(snapshot)
-        freq = v.counts.astype(np.float64)
-        capitalized = [s[:1].upper() + s[1:] for s in v.surfaces]
-        self.tables = {
-            False: WordTable(backend.tokenizer, v.surfaces, freq),
-            True: WordTable(backend.tokenizer, capitalized, freq),
-        }
-        self.capitalized = capitalized
-        self.is_punct = v.kinds == "punct"
-        self.is_number = v.kinds == "number"
-        self.base_allowed = v.valid & (v.kinds != "concept") & ~self.is_number
-        self.no_space = np.array([not needs_space("a", s) for s in v.surfaces])  # after an ordinary word
-        self.cjk = np.array([is_cjk(s) for s in v.surfaces])
+        self.lexicon = Lexicon.of(snapshot, backend.tokenizer)
         self.eos = np.array(sorted(backend.eos_ids))
 
     # -- one answer ---------------------------------------------------------------------------------
@@ -158,12 +159,17 @@ class Runtime:
         )
         if not isinstance(question, str) or not question.strip():
             raise RuntimeInputError("empty prompt: give a question or text to continue")
-        words = [t for t in split(question) if t.kind == "word"]
+        tokens = split(question)
+        words = [t for t in tokens if t.kind == "word"]
         if words and all(self.snap.word_id(t.surface) is None for t in words):
             raise RuntimeInputError(
                 "none of the prompt's words are in the graph (a language or script it has never seen?): "
                 "ingest text in that language first"
             )
+        unknown = {
+            t.key: (t.surface, t.kind) for t in tokens if t.kind != "punct" and self.snap.word_id(t.surface) is None
+        }
+        lex = self.lexicon.with_words(list(unknown.values()))
         hits = self.snap.search(question, cfg.retrieval_k) if cfg.retrieval_k else []
         llm_prompt: Prompt = prompt
         if cfg.chat and cfg.passages_in_prompt and hits:
@@ -174,34 +180,36 @@ class Runtime:
             )
             llm_prompt = messages
         ids = self.backend.prompt_ids(llm_prompt if cfg.chat else question, cfg.chat)
-        acc = Accumulator(self.snap, self.vocab, cfg)
+        acc = Accumulator(self.snap, lex, cfg)
         acc.seed(question, hits)
-        allowed = self.base_allowed.copy()
-        for (
-            p
-        ) in acc.passages:  # numbers only where a passage or the prompt has them (their first subword is a bare space)
-            allowed[[n for n in p.nodes if self.is_number[n]]] = True
-        for tok in split(question):
-            node = self.snap.word_id(tok.surface)
-            if node is not None and self.is_number[node]:
-                allowed[node] = True
-        state = _State(acc, allowed)
+        state = _State(lex, acc, lex.valid & (lex.kinds != "concept"))
         if not cfg.chat:
-            tail = split(question)
-            state.prev_surface = tail[-1].surface if tail else None
+            state.prev_surface = tokens[-1].surface if tokens else None
         return state, ids, hits
 
-    def score(self, state: _State, logprobs: np.ndarray, cfg: RuntimeConfig) -> Scored:
-        """Every candidate's LLM part (first subword), graph part and total, with the step's mask."""
+    def score(
+        self,
+        state: _State,
+        logprobs: np.ndarray,
+        cfg: RuntimeConfig,
+        excluded: list[str] = (),
+        safe_only: bool = False,
+    ) -> Scored:
+        """Every candidate's LLM part (first subword), graph part and total, with the step's mask.
+
+        `excluded` words were chosen and then refused by the LLM when spelled out: the LLM's mass on their
+        first subword meant another word, so their unproposed group-mates are out too (a refused
+        " isomorphism" says nothing good of " islets").
+        """
+        lex = state.lex
         prop = state.acc.propose()
         g = prop.total(cfg)
         prev = state.surfaces[-1] if state.surfaces else state.prev_surface
         cap = prev is None or prev in SENTENCE_END
-        table = self.tables[cap]
-        space = self._space(prev)
-        first = np.where(space, table.first[True], table.first[False])
-        tie = np.where(space, table.tie_rank[True], table.tie_rank[False])
-        exact = np.where(space, table.exact[True], table.exact[False])
+        space = self._space(lex, prev)
+        first = np.where(space, lex.first[cap, True], lex.first[cap, False])
+        tie = np.where(space, lex.tie_rank[cap, True], lex.tie_rank[cap, False])
+        exact = np.where(space, lex.exact[cap, True], lex.exact[cap, False])
         # A word that shares its first subword with others borrows their probability. The graph's own
         # proposals only have to beat the word that *is* that subword; the rest queue by frequency and pay
         # for being unverified, so a blocked " is" does not turn into " islets".
@@ -210,24 +218,36 @@ class Runtime:
         llm = logprobs[first] - cfg.tie_penalty * np.log1p(tie) - np.where(exact | proposed, 0.0, cfg.inexact_penalty)
         llm[END_ID] = logprobs[self.eos].max()
         mask = self._mask(state, cfg)
+        for word in excluded:
+            node = lex.word_id(word)
+            if node is not None:
+                mask[node] = False
+                mask[(first == first[node]) & ~exact & ~proposed] = False
+        if safe_only:
+            mask &= exact | (prop.parts["copy"] > 0)
+            mask[END_ID] = bool(state.words)
         return Scored(prop, llm, g, mask, np.where(mask, llm + cfg.beta * g, -np.inf), space, cap)
 
     def choose(
-        self, state: _State, logprobs: np.ndarray, cfg: RuntimeConfig, index: int, excluded: list[str] = ()
+        self,
+        state: _State,
+        logprobs: np.ndarray,
+        cfg: RuntimeConfig,
+        index: int,
+        excluded: list[str] = (),
+        safe_only: bool = False,
     ) -> Step:
         """Score every candidate from one next-token distribution and pick one (not an `excluded` word)."""
-        sc = self.score(state, logprobs, cfg)
-        for word in excluded:
-            node = self.snap.word_id(word)
-            if node is not None:
-                sc.mask[node] = False
-                sc.score[node] = -np.inf
+        sc = self.score(state, logprobs, cfg, excluded, safe_only)
         chosen = self._pick(sc.score, cfg, index)
         top = _top(sc.score, cfg.trace_k)
         if chosen not in top:
             top = np.append(top[: cfg.trace_k - 1], chosen)
         cands = [self._candidate(int(c), state, sc) for c in top]
-        text = self.written_form(chosen, sc.cap)
+        copy_source = sc.prop.copy_from.get(chosen) if sc.prop.parts["copy"][chosen] > 0 else None
+        text = self.written_form(state, chosen, sc.cap)
+        if copy_source is not None:  # a copied word is written as its passage writes it
+            text = cased(state.acc.copied_surface(copy_source), sc.cap)
         return Step(
             index=index,
             context_tail=join(state.surfaces[-8:]),
@@ -238,34 +258,43 @@ class Runtime:
             delta=(" " if sc.space[chosen] and text else "") + text,
             space=bool(sc.space[chosen]),
             cap=sc.cap,
-            copy_source=sc.prop.copy_from.get(chosen) if sc.prop.parts["copy"][chosen] > 0 else None,
+            copy_source=copy_source,
         )
 
-    def written_form(self, node: int, cap: bool) -> str:
-        if node == END_ID:
-            return ""
-        return self.capitalized[node] if cap else self.vocab.surfaces[node]
+    @staticmethod
+    def written_form(state: _State, node: int, cap: bool) -> str:
+        return "" if node == END_ID else state.lex.written(node, cap)
 
-    def _space(self, prev: str | None) -> np.ndarray:
+    @staticmethod
+    def _space(lex: Lexicon, prev: str | None) -> np.ndarray:
         if prev is None or not needs_space(prev, "a"):
-            return np.zeros(len(self.no_space), bool)
-        space = ~self.no_space
+            return np.zeros(len(lex), bool)
+        space = ~lex.no_space
         if is_cjk(prev[-1:]):
-            space = space & ~self.cjk
+            space = space & ~lex.cjk
         return space
 
     def _mask(self, state: _State, cfg: RuntimeConfig) -> np.ndarray:
         mask = state.allowed.copy()
         if not state.words:
-            mask[self.is_punct] = False
+            mask[state.lex.kinds == "punct"] = False
             mask[END_ID] = False
         else:
             mask[state.words[-1]] = False
-            n = cfg.block_ngram
-            if n and len(state.words) >= n - 1:
-                banned = state.seen.get(tuple(state.words[len(state.words) - (n - 1) :]), ())
-                mask[list(banned)] = False
+            key = self._ngram_key(state, cfg)
+            if key is not None:
+                mask[list(state.seen.get(key, ()))] = False
         return mask
+
+    @staticmethod
+    def _ngram_key(state: _State, cfg: RuntimeConfig) -> tuple[int, ...] | None:
+        """The last n-1 words, whose earlier successors are blocked; none across a sentence end, so a
+        sentence may open the way another did ("It is…") while its n-grams inside still never repeat."""
+        n = cfg.block_ngram
+        if not n or len(state.words) < n - 1:
+            return None
+        key = tuple(state.words[len(state.words) - (n - 1) :])
+        return None if any(state.surfaces[-1 - i] in SENTENCE_END for i in range(n - 1)) else key
 
     @staticmethod
     def _pick(score: np.ndarray, cfg: RuntimeConfig, index: int) -> int:
@@ -280,7 +309,7 @@ class Runtime:
         parts = {name: float(sc.prop.parts[name][node]) for name in PARTS}
         return Candidate(
             node,
-            self.written_form(node, sc.cap) or "</s>",
+            self.written_form(state, node, sc.cap) or "</s>",
             float(sc.llm[node]),
             parts,
             float(sc.g[node]),
@@ -307,7 +336,7 @@ class Runtime:
         return [
             {
                 "rel": rel,
-                "src": [self.vocab.surfaces[s] for s in src],
+                "src": [self.lexicon.surfaces[s] for s in src],
                 "dst": n.surface,
                 "weight": n.weight,
                 "count": n.count,
@@ -328,24 +357,64 @@ class Runtime:
         rest = sum(float(rows[j - 1][fed[j]]) for j in range(1, len(fed)))
         return rest < -cfg.verify_below
 
-    def speculate(self, state: _State, step: Step, cfg: RuntimeConfig) -> list[tuple[int, list[int]]]:
+    def speculate(self, state: _State, step: Step, cfg: RuntimeConfig) -> list[tuple[int, str, list[int]]]:
         """After a copied word: the next passage words, each with the subword ids it would be fed as."""
         if step.copy_source is None:
             return []
-        out, prev = [], step.text
-        for node in state.acc.continuation(step.copy_source, cfg.speculative):
+        out, prev, lex = [], step.text, state.lex
+        for node, surface in state.acc.continuation(step.copy_source, cfg.speculative):
             if node == END_ID or not state.allowed[node]:
                 break
-            cap = prev in SENTENCE_END
-            surface = self.capitalized[node] if cap else self.vocab.surfaces[node]
-            out.append((node, self.tables[cap].ids(node, bool(self._space(prev)[node]))))
-            prev = surface
+            text = cased(surface, prev in SENTENCE_END)
+            out.append((node, text, self._ids(state, node, text, bool(self._space(lex, prev)[node]))))
+            prev = text
         return out
 
+    @staticmethod
+    def _ids(state: _State, node: int, text: str, space: bool) -> list[int]:
+        """Subword ids of a word as written (its node's cached spelling when it is written that way)."""
+        lex = state.lex
+        for cap in (False, True):
+            if text == lex.written(node, cap):
+                return lex.ids(node, cap, space)
+        return list(lex.tables[0].tokenizer.encode((" " if space else "") + text, add_special_tokens=False))
+
+    def commit(
+        self, state: _State, session: Session, step: Step, logprobs: np.ndarray, cfg: RuntimeConfig
+    ) -> Committed:
+        """Feed a step's winner to the LLM (and, after a copy, the passage words that may follow it, in the
+        same forward pass). A multi-subword winner that the LLM refuses once spelled out is replaced by the
+        next choice; its first subword was scored for free, and feeding it gives the rest at no extra cost."""
+        backend, base = self.backend, len(session.ids)
+        rejected: list[str] = []
+        forwards = 0
+        while step.winner.node != END_ID:
+            fed = self._ids(state, step.winner.node, step.text, step.space)
+            spec = self.speculate(state, step, cfg) if cfg.speculative and cfg.temperature <= 0 else []
+            ends = np.cumsum([len(fed)] + [len(word_ids) for *_, word_ids in spec])
+            keep = sorted({*range(len(fed)), *(ends - 1).tolist()})  # inside the word, and word ends
+            got = backend.feed(session, fed + [i for *_, word_ids in spec for i in word_ids], keep)
+            rows = dict(zip(keep, got, strict=True))
+            forwards += 1
+            if self.rejects(step, fed, rows, cfg):
+                backend.crop(session, base, logprobs)
+                rejected.append(step.text)
+                # after a few refusals, only words that need no spelling check: one subword, or copied
+                step = self.choose(state, logprobs, cfg, step.index, rejected, safe_only=len(rejected) >= 3)
+                continue
+            step.rejected = rejected
+            queue = [
+                (word, text, rows[int(end) - 1], base + int(end))
+                for (word, text, _), end in zip(spec, ends[1:], strict=True)
+            ]
+            return Committed(step, rows[len(fed) - 1], base + len(fed), queue, forwards)
+        step.rejected = rejected
+        return Committed(step, logprobs, base, [], forwards)
+
     def observe(self, state: _State, node: int, text: str, cfg: RuntimeConfig) -> None:
-        n = cfg.block_ngram
-        if n and len(state.words) >= n - 1:
-            state.seen.setdefault(tuple(state.words[len(state.words) - (n - 1) :]), set()).add(node)
+        key = self._ngram_key(state, cfg)
+        if key is not None:
+            state.seen.setdefault(key, set()).add(node)
         state.words.append(node)
         state.surfaces.append(text)
         state.acc.observe(node)
@@ -364,6 +433,7 @@ class Generation:
 
     def __init__(self, runtime: Runtime, prompt: Prompt, config: RuntimeConfig) -> None:
         self.rt, self.prompt, self.cfg = runtime, prompt, config
+        self.id = uuid.uuid4().hex  # the trace id, known before the first step (streaming responses carry it)
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[Step]:
@@ -375,38 +445,27 @@ class Generation:
         steps: list[Step] = []
         text, finish, forwards = "", "length", 1
         lp = session.logprobs
-        queue: list[tuple[int, np.ndarray, int]] = []  # fed, unverified: (node, logprobs after it, length after it)
-        rejected: list[str] = []
+        queue: list[tuple[int, str, np.ndarray, int]] = []  # fed, unverified: (node, text, logprobs, length after)
         verified = len(session.ids)  # tokens of the prompt and of accepted words; beyond it: unverified
         while len(steps) < cfg.max_words:
-            step = rt.choose(state, lp, cfg, len(steps), excluded=rejected)
+            before = verified
+            step = rt.choose(state, lp, cfg, len(steps))
             node = step.winner.node
-            if queue and queue[0][0] == node:  # the passage word the runtime would pick anyway: already fed
+            if queue and queue[0][:2] == (node, step.text):  # the passage word the runtime picks anyway: fed
                 step.speculative = True
-                _, lp_next, verified = queue.pop(0)
+                *_, lp_next, verified = queue.pop(0)
             else:
                 if queue:  # the runtime disagrees with the passage: drop the unverified tail
                     backend.crop(session, verified, lp)
-                    queue = []
-                lp_next = lp
-                if node != END_ID:
-                    fed = rt.tables[step.cap].ids(node, step.space)
-                    spec = rt.speculate(state, step, cfg) if cfg.speculative and cfg.temperature <= 0 else []
-                    ends = np.cumsum([len(fed)] + [len(word_ids) for _, word_ids in spec])
-                    keep = sorted({*range(len(fed)), *(ends - 1).tolist()})  # inside the word, and word ends
-                    got = backend.feed(session, fed + [i for _, word_ids in spec for i in word_ids], keep)
-                    rows = dict(zip(keep, got, strict=True))
-                    forwards += 1
-                    # spelled out, is the word what the LLM meant?
-                    if len(rejected) < 3 and rt.rejects(step, fed, rows, cfg):
-                        backend.crop(session, verified, lp)
-                        rejected.append(step.text)
-                        continue
-                    lp_next = rows[len(fed) - 1]
-                    for (word, _), end in zip(spec, ends[1:], strict=True):
-                        queue.append((word, rows[int(end) - 1], verified + int(end)))
-                    verified += len(fed)
-            step.rejected, rejected = rejected, []
+                done = rt.commit(state, session, step, lp, cfg)
+                step, lp_next, verified, queue = done.step, done.logprobs, done.verified, done.queue
+                forwards += done.forwards
+                node = step.winner.node
+            if cfg.max_tokens is not None and verified - len(ids) > cfg.max_tokens:  # the word would not fit
+                verified = before
+                backend.crop(session, verified, lp)
+                queue = []
+                break
             steps.append(step)
             yield step
             if node == END_ID:
@@ -423,7 +482,7 @@ class Generation:
         usage = {"prompt_tokens": len(ids), "completion_tokens": len(session.ids) - len(ids)}
         elapsed = time.perf_counter() - t0
         self.answer = Answer(
-            id=uuid.uuid4().hex,
+            id=self.id,
             prompt=self.prompt,
             text=text,
             finish_reason=finish,

@@ -176,3 +176,11 @@ def test_kill_9_mid_ingest_leaves_graph_as_before(home: Path, cli, tmp_path: Pat
     assert fingerprint(home / "graph.duckdb") == before
     # and the graph is usable afterwards
     assert cli_json(cli, "graph", "ingest", DATA / "docs.jsonl")["documents"] == 3
+
+
+def test_display_form_is_the_one_inside_sentences(home: Path, cli, tmp_path: Path) -> None:
+    doc = tmp_path / "it.txt"
+    doc.write_text("It is red. It is big. It rains. We like it.\n", encoding="utf-8")
+    cli("graph", "ingest", doc)
+    assert q(home / "graph.duckdb", "SELECT surface FROM nodes WHERE key = 'it'") == [("it",)]
+    assert q(home / "graph.duckdb", "SELECT surface FROM nodes WHERE key = 'we'") == [("We",)]

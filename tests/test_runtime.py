@@ -34,9 +34,10 @@ def assert_only_proposed(runtime: Runtime, answer) -> None:
     for step in answer.steps:
         winner = step.winner
         assert winner in step.candidates and winner.score > float("-inf")
-        assert runtime.vocab.valid[winner.node] and runtime.vocab.kinds[winner.node] != "concept"
+        if winner.node < runtime.lexicon.size:  # a graph node (else a word of the prompt itself)
+            assert runtime.lexicon.valid[winner.node] and runtime.lexicon.kinds[winner.node] != "concept"
         if winner.node != END_ID:
-            assert step.text.casefold() == runtime.vocab.surfaces[winner.node].casefold()
+            assert step.text.casefold() == winner.text.casefold()
         assert step.n_candidates >= len(step.candidates)
 
 
@@ -137,3 +138,45 @@ def test_any_model_folder_by_path(small_home: Path, model_cache: Path, tmp_path:
     answer = runtime.answer("What is a volcano?", RuntimeConfig(max_words=10))
     assert answer.model_id == "tiny" and len(answer.steps) >= 1
     assert_only_proposed(runtime, answer)
+
+
+def test_prompt_words_the_graph_lacks_are_candidates(runtime: Runtime) -> None:
+    """A name only the prompt knows can still be written, proposed by the prompt (not by the graph)."""
+    cfg = RuntimeConfig(chat=False, max_words=1)
+    state, _, _ = runtime.prepare("Zorblax the glacier moves. The glacier called", cfg)
+    node = state.lex.word_id("Zorblax")
+    assert node is not None and node >= runtime.lexicon.size and runtime.snap.word_id("Zorblax") is None
+    assert state.allowed[node] and state.acc.activation[node] > 0
+    answer = runtime.answer("Zorblax the glacier moves. The glacier called", cfg)
+    assert "Zorblax" in [c.text for c in answer.steps[0].candidates]
+
+
+def test_refused_spelling_falls_back_to_safe_words(runtime: Runtime) -> None:
+    """After refusals, only words that need no spelling check remain: the loop always ends."""
+    cfg = RuntimeConfig(chat=False, max_words=1, verify_below=0.0001)
+    state, ids, _ = runtime.prepare("The river flows to the", cfg)
+    session = runtime.backend.start(ids)
+    lp = session.logprobs
+    step = runtime.choose(state, lp, cfg, 0, excluded=["sea", "river"], safe_only=True)
+    winner = step.winner
+    assert winner.text not in ("sea", "river")
+    fed = runtime._ids(state, winner.node, step.text, step.space)
+    assert len(fed) == 1 or step.copy_source is not None
+
+
+def test_sentence_openings_may_repeat_but_ngrams_inside_may_not(runtime: Runtime) -> None:
+    cfg = RuntimeConfig(chat=False, block_ngram=3)
+    state, _, _ = runtime.prepare("The river is long.", cfg)
+    words = ["The", "sea", "is", "deep", ".", "The", "river"]
+    for w in words:
+        runtime.observe(state, runtime.snap.word_id(w), w, cfg)
+    # "the river" was seen once, after "." — and ". The" → "sea" earlier: a new sentence may open that way
+    assert runtime._ngram_key(state, cfg) == (state.words[-2], state.words[-1])
+    runtime.observe(state, runtime.snap.word_id("is"), "is", cfg)
+    runtime.observe(state, runtime.snap.word_id("long"), "long", cfg)
+    runtime.observe(state, runtime.snap.word_id("."), ".", cfg)
+    assert runtime._ngram_key(state, cfg) is None  # across a sentence end: nothing blocked
+    runtime.observe(state, runtime.snap.word_id("The"), "The", cfg)
+    runtime.observe(state, runtime.snap.word_id("sea"), "sea", cfg)
+    mask = runtime._mask(state, cfg)
+    assert not mask[runtime.snap.word_id("is")]  # "The sea is" again: blocked inside the sentence

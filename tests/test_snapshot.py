@@ -269,3 +269,14 @@ def test_empty_graph_publishes(tmp_path, model):
     assert snap.node(0).key == "</s>" and snap.next("</s>") == [] and snap.search("anything") == []
     with pytest.raises(GraphStoreError):
         publish(tmp_path / "missing.duckdb", tmp_path / "snapshots", progress=False)
+
+
+def test_passages_of_one_document_come_in_its_order() -> None:
+    from graph_store.snapshot import PassageHit, in_document_order
+
+    hits = [
+        PassageHit(11, 0.9, "Munich", "later"),
+        PassageHit(5, 0.8, "Bavaria", "b"),
+        PassageHit(10, 0.7, "Munich", "lead"),
+    ]
+    assert [h.id for h in in_document_order(hits, ["m", "b", "m"])] == [10, 11, 5]

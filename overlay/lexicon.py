@@ -1,0 +1,132 @@
+"""What the scorer reads per candidate node: the snapshot's words, plus the prompt's own words it lacks.
+
+Every candidate is a node id; every per-node fact the runtime needs (written forms, kind, spacing, the
+first subword under each spacing and capitalisation) is one dense array indexed by it, so a step scores all
+candidates with a handful of vector operations. A prompt may name things the graph has never seen ("Who
+is Zyx?"); those words become session nodes after the snapshot's ids, so an answer can repeat them. They
+exist for that one answer only and are never written to the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from graph_store import Snapshot, fold, is_cjk, needs_space
+from selector import WordTable
+
+Spelling = tuple[bool, bool]  # (capitalised, leading space)
+SPELLINGS: tuple[Spelling, ...] = ((False, False), (False, True), (True, False), (True, True))
+
+
+def cased(surface: str, cap: bool = True) -> str:
+    """The form written at a sentence start (cap) or inside one."""
+    return surface[:1].upper() + surface[1:] if cap else surface
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    surfaces: list[str]
+    capitalized: list[str]
+    kinds: np.ndarray  # object: word, punct, number, concept
+    counts: np.ndarray  # int64
+    valid: np.ndarray  # bool: a real node (ids can be sparse)
+    no_space: np.ndarray  # bool: written without a space after an ordinary word
+    cjk: np.ndarray  # bool
+    first: dict[Spelling, np.ndarray]  # first subword id
+    exact: dict[Spelling, np.ndarray]  # the word is exactly one subword
+    tie_rank: dict[Spelling, np.ndarray]  # rank inside its first-subword group (0: the subword itself)
+    tables: tuple[WordTable, WordTable]  # (lower, capitalised): full subword ids, built lazily
+    size: int  # nodes of the snapshot; ids from here on are session words
+    keys: dict[str, int]  # session words: folded key → node id
+    graph_word_id: Callable[[str], int | None]  # the snapshot's own lookup
+
+    @classmethod
+    def of(cls, snap: Snapshot, tokenizer) -> Lexicon:
+        n = len(snap.vocab)
+        surfaces, kinds = [""] * n, np.full(n, "", dtype=object)
+        counts, valid = np.zeros(n, np.int64), np.zeros(n, bool)
+        for i, entry in enumerate(snap.vocab):
+            if entry is not None:
+                _key, surfaces[i], kinds[i], counts[i] = entry
+                valid[i] = True
+        return cls._build(surfaces, kinds, counts, valid, tokenizer, n, {}, snap.word_id)
+
+    @classmethod
+    def _build(cls, surfaces, kinds, counts, valid, tokenizer, size, keys, word_id) -> Lexicon:
+        capitalized = [cased(s) for s in surfaces]
+        freq = counts.astype(np.float64)
+        tables = (WordTable(tokenizer, surfaces, freq), WordTable(tokenizer, capitalized, freq))
+        first, exact, tie = {}, {}, {}
+        for cap, space in SPELLINGS:
+            t = tables[cap]
+            first[cap, space], exact[cap, space], tie[cap, space] = t.first[space], t.exact[space], t.tie_rank[space]
+        return cls(
+            surfaces,
+            capitalized,
+            kinds,
+            counts,
+            valid,
+            np.array([not needs_space("a", s) for s in surfaces], dtype=bool),
+            np.array([is_cjk(s) for s in surfaces], dtype=bool),
+            first,
+            exact,
+            tie,
+            tables,
+            size,
+            keys,
+            word_id,
+        )
+
+    def __len__(self) -> int:
+        return len(self.surfaces)
+
+    def with_words(self, words: list[tuple[str, str]]) -> Lexicon:
+        """This lexicon plus session nodes for (surface, kind) words; itself when there are none."""
+        if not words:
+            return self
+        extra = Lexicon._build(
+            [s for s, _ in words],
+            np.array([k for _, k in words], dtype=object),
+            np.ones(len(words), np.int64),
+            np.ones(len(words), bool),
+            self.tables[0].tokenizer,
+            0,
+            {},
+            self.graph_word_id,
+        )
+        cat = np.concatenate
+        base = len(self)
+        return replace(
+            self,
+            surfaces=self.surfaces + extra.surfaces,
+            capitalized=self.capitalized + extra.capitalized,
+            kinds=cat([self.kinds, extra.kinds]),
+            counts=cat([self.counts, extra.counts]),
+            valid=cat([self.valid, extra.valid]),
+            no_space=cat([self.no_space, extra.no_space]),
+            cjk=cat([self.cjk, extra.cjk]),
+            first={k: cat([v, extra.first[k]]) for k, v in self.first.items()},
+            exact={k: cat([v, extra.exact[k]]) for k, v in self.exact.items()},
+            # a session word is proposed by the prompt, so it only has to beat the subword itself
+            tie_rank={k: cat([v, np.ones(len(words), np.int64)]) for k, v in self.tie_rank.items()},
+            tables=self.tables,
+            keys={**self.keys, **{fold(s): base + i for i, (s, _) in enumerate(words)}},
+        )
+
+    def word_id(self, surface: str) -> int | None:
+        """The node of a word: the snapshot's, else a session word's."""
+        node = self.graph_word_id(surface)
+        return self.keys.get(fold(surface.strip())) if node is None else node
+
+    def written(self, node: int, cap: bool) -> str:
+        return self.capitalized[node] if cap else self.surfaces[node]
+
+    def ids(self, node: int, cap: bool, space: bool) -> list[int]:
+        """All subword ids of a node as it would be fed after the context."""
+        if node < self.size:
+            return self.tables[cap].ids(node, space)
+        tokenizer = self.tables[0].tokenizer
+        return list(tokenizer.encode((" " if space else "") + self.written(node, cap), add_special_tokens=False))
