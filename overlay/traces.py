@@ -7,7 +7,9 @@ edges and passages). An answer is written in one transaction before it is return
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,15 +35,38 @@ MIGRATIONS = [
 ]
 
 
+def _locked(fn):
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return fn(self, *args, **kwargs)
+
+    return wrapper
+
+
 class TraceNotFound(OverlayError):
     pass
 
 
+class TracesBusy(OverlayError):
+    pass
+
+
 class TraceStore:
+    """One DuckDB connection, shared by threads (a server's requests) through a lock."""
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(self.path))
+        self._lock = threading.RLock()
+        try:
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise TracesBusy(
+                    f"{self.path} is in use by another process (is `overlay serve` running on this workspace?)"
+                ) from None
+            raise
         self.con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
         done = {v for (v,) in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
         for version, sql in enumerate(MIGRATIONS, start=1):
@@ -54,6 +79,7 @@ class TraceStore:
     def close(self) -> None:
         self.con.close()
 
+    @_locked
     def save(self, answer: Answer) -> str:
         a = answer
         steps = [
@@ -101,6 +127,7 @@ class TraceStore:
         self.con.execute("COMMIT")
         return a.id
 
+    @_locked
     def get(self, answer_id: str) -> dict[str, Any]:
         """The whole trace as plain JSON-able data (the schema of `overlay traces show --json`)."""
         cur = self.con.execute("SELECT * FROM answers WHERE id = ?", [answer_id])
@@ -117,6 +144,7 @@ class TraceStore:
         trace["steps"] = [dict(zip(names, r, strict=True)) | {"candidates": json.loads(r[-1])} for r in cur.fetchall()]
         return trace
 
+    @_locked
     def list(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self.con.execute(
             "SELECT id, created_at::VARCHAR, left(prompt::VARCHAR, 80), left(text, 80), snapshot_version, adapter "

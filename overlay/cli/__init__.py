@@ -7,11 +7,12 @@ import typer
 from .answer import ask, chat, explain, replay, traces_app
 from .evals import bench_app, eval_app
 from .graph import graph_app
+from .serve import serve
 
 app = typer.Typer(help="Overlay: traceable text generation over an editable semantic graph.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
 app.add_typer(traces_app, name="traces")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
-for command in (ask, chat, explain, replay):
+for command in (ask, chat, explain, replay, serve):
     app.command()(command)

@@ -112,10 +112,25 @@ def explain(
     first: int = 0,
     last: int | None = None,
     top: Annotated[int, typer.Option(min=1)] = 5,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the interactive explanation page (offline HTML) here.")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Why each word won: candidates, score parts, LLM log-probs, edges and passages."""
     trace = _store().get(trace_id)
+    if html is not None:
+        from api.page import trace_page  # the CLI is the shell over every package; the page belongs to api
+        from graph_store import Snapshot
+
+        ws = Workspace()
+        try:
+            snap = Snapshot.open(ws.snapshots, version=trace["snapshot_version"], verify=False)
+        except Exception:  # the page still shows the answer and its candidates without the snapshot
+            snap = None
+        html.write_text(trace_page(trace, snap), encoding="utf-8")
+        err.print(f"wrote {html}")
+        return None
     if as_json:
         return emit_json(trace["steps"][first:last])
     out.print(explain_steps(trace, first, last, top))

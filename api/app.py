@@ -1,0 +1,192 @@
+"""The FastAPI app: routes, the API key, and the one Service that owns the model and the workspace."""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from graph_store import RELATIONS, NotFoundError
+
+from . import errors
+from .chat import router as chat_router
+from .errors import APIError
+from .page import trace_list_page, trace_page
+from .schemas import EdgeRequest
+from .service import Service, now
+
+
+def create_app(service: Service) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        service.traces.close()
+
+    app = FastAPI(title="Overlay", version="0.1", lifespan=lifespan, dependencies=[Depends(_read_access)])
+    app.state.service = service
+    errors.install(app)
+    app.include_router(chat_router)
+    app.include_router(router)
+    return app
+
+
+def _svc(request: Request) -> Service:
+    return request.app.state.service
+
+
+def _key_given(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.query_params.get("key")
+
+
+def _read_access(request: Request) -> None:
+    """With a key configured, every endpoint but /health needs it; without one, reads are open."""
+    key = _svc(request).api_key
+    if key and request.url.path != "/health":
+        given = _key_given(request)
+        if not given or not secrets.compare_digest(given.encode(), key.encode()):
+            raise APIError(401, "missing or invalid API key (send `Authorization: Bearer KEY`)", code="invalid_api_key")
+
+
+def write_access(request: Request) -> None:
+    """Writes change the graph: they need a configured key (checked by `_read_access` on every route)."""
+    if not _svc(request).api_key:
+        raise APIError(
+            403,
+            "write endpoints are disabled: start the server with OVERLAY_API_KEY set and send it as a bearer token",
+            code="writes_disabled",
+        )
+
+
+router = APIRouter()
+Svc = Annotated[Service, Depends(_svc)]
+
+
+@router.get("/health")
+def health(svc: Svc) -> dict:
+    return {"status": "ok", "model": svc.model_id, "snapshot_version": svc.runtime.snap.version}
+
+
+@router.get("/v1/models")
+def models(svc: Svc) -> dict:
+    return {"object": "list", "data": [_model(svc)]}
+
+
+@router.get("/v1/models/{model_id:path}")
+def model(model_id: str, svc: Svc) -> dict:
+    if model_id != svc.model_id:
+        raise APIError(404, f"the model {model_id!r} does not exist", "model", "model_not_found")
+    return _model(svc)
+
+
+def _model(svc: Service) -> dict:
+    return {"id": svc.model_id, "object": "model", "created": now(), "owned_by": "overlay"}
+
+
+# ------------------------------------------------------------------ traces
+
+
+@router.get("/v1/traces")
+async def traces(svc: Svc, limit: Annotated[int, Query(ge=1, le=500)] = 20) -> dict:
+    return {"object": "list", "data": await run_in_threadpool(svc.traces.list, limit)}
+
+
+@router.get("/v1/traces/{trace_id}")
+async def trace(trace_id: str, svc: Svc) -> dict:
+    return await run_in_threadpool(svc.traces.get, trace_id)
+
+
+@router.get("/traces", response_class=HTMLResponse)
+async def traces_html(svc: Svc, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> str:
+    return trace_list_page(await run_in_threadpool(svc.traces.list, limit))
+
+
+@router.get("/traces/{trace_id}", response_class=HTMLResponse)
+async def trace_html(trace_id: str, svc: Svc) -> str:
+    trace = await run_in_threadpool(svc.traces.get, trace_id)
+    return trace_page(trace, svc.runtime.snap)
+
+
+# ------------------------------------------------------------------ graph (the served snapshot)
+
+
+@router.get("/v1/graph/stats")
+def graph_stats(svc: Svc) -> dict:
+    m = svc.runtime.snap.manifest
+    return {"snapshot_version": m.version, "created_at": m.created_at, "counts": m.counts}
+
+
+@router.get("/v1/graph/nodes/{word}")
+def graph_node(word: str, svc: Svc) -> dict:
+    snap = svc.runtime.snap
+    node_id = snap.word_id(word)
+    if node_id is None:
+        node_id = snap.concept_id(word)
+    if node_id is None:
+        raise NotFoundError(f"no node {word!r} in snapshot v{snap.version}")
+    node = snap.node(node_id)
+    return {
+        "id": node.id,
+        "key": node.key,
+        "surface": node.surface,
+        "kind": node.kind,
+        "count": node.count,
+        "degree": {rel: len(snap.successor_arrays(rel, node.id)[0]) for rel in RELATIONS if rel != "next2"},
+    }
+
+
+@router.get("/v1/graph/nodes/{word}/neighbors")
+def graph_neighbors(
+    word: str,
+    svc: Svc,
+    rel: Annotated[str | None, Query(pattern="^(next|assoc|link)$")] = None,
+    top: Annotated[int, Query(ge=1, le=500)] = 10,
+) -> dict:
+    snap = svc.runtime.snap
+    node = graph_node(word, svc)
+    out = []
+    for r in [rel] if rel else ["next", "assoc", "link"]:
+        for n in snap.neighbors(node["id"], r, top):
+            out.append(
+                {
+                    "rel": r,
+                    "word": n.surface,
+                    "id": n.id,
+                    "weight": n.weight,
+                    "count": n.count,
+                    "passages": list(n.passages),
+                }
+            )
+    out.sort(key=lambda e: -e["weight"])
+    return {"word": node["surface"], "snapshot_version": snap.version, "neighbors": out[:top] if not rel else out}
+
+
+# ------------------------------------------------------------------ graph writes (API key)
+
+Write = Depends(write_access)
+
+
+@router.post("/v1/graph/edges", dependencies=[Write])
+async def edge_add(edge: EdgeRequest, svc: Svc) -> dict:
+    args = {"a": edge.src, "b": edge.dst, "rel": edge.rel, "weight": edge.weight}
+    return await run_in_threadpool(svc.edit, "edge_add", args, "api")
+
+
+@router.patch("/v1/graph/edges", dependencies=[Write])
+async def edge_reweight(edge: EdgeRequest, svc: Svc) -> dict:
+    if edge.weight is None:
+        raise APIError(400, "weight: required to reweight an edge", "weight")
+    args = {"a": edge.src, "b": edge.dst, "rel": edge.rel, "weight": edge.weight}
+    return await run_in_threadpool(svc.edit, "edge_reweight", args, "api")
+
+
+@router.post("/v1/graph/edges/remove", dependencies=[Write])
+async def edge_remove(edge: EdgeRequest, svc: Svc) -> dict:
+    args = {"a": edge.src, "b": edge.dst, "rel": edge.rel}
+    return await run_in_threadpool(svc.edit, "edge_remove", args, "api")

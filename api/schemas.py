@@ -1,0 +1,116 @@
+"""Request and response bodies of the HTTP API (OpenAI's chat schema where a client can tell)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Role
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(p.text for p in self.content)
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's fields that change the answer are honoured; ones that cannot be (n > 1) are refused with 400;
+    the rest (top_p, user, …) are accepted and ignored, as sampling here happens among graph candidates."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = Field(None, description="up to 4 stop strings")
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    seed: int | None = None
+    n: int | None = Field(None, ge=1)
+
+    def stops(self) -> list[str]:
+        stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        return [s for s in stops if s]
+
+
+class FeedbackRequest(BaseModel):
+    rating: Literal[1, -1]
+    note: str | None = Field(None, max_length=2000)
+
+
+class EdgeRequest(BaseModel):
+    rel: Literal["next", "assoc", "link"]
+    src: str = Field(min_length=1)
+    dst: str = Field(min_length=1)
+    weight: float | None = Field(None, ge=0.0)
+
+
+class JobRequest(BaseModel):
+    kind: Literal["publish"]
+
+
+def completion(answer: Any, model: str, created: int) -> dict[str, Any]:
+    return {
+        "id": answer.id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": answer.finish_reason,
+            }
+        ],
+        "usage": usage(answer),
+        "system_fingerprint": f"snapshot-v{answer.snapshot_version}",
+        "overlay": overlay_info(answer),
+    }
+
+
+def usage(answer: Any) -> dict[str, int]:
+    u = answer.usage
+    return {
+        "prompt_tokens": u["prompt_tokens"],
+        "completion_tokens": u["completion_tokens"],
+        "total_tokens": u["prompt_tokens"] + u["completion_tokens"],
+    }
+
+
+def overlay_info(answer: Any) -> dict[str, Any]:
+    return {
+        "trace_id": answer.id,
+        "snapshot_version": answer.snapshot_version,
+        "adapter": answer.adapter,
+        "trace_url": f"/traces/{answer.id}",
+    }
+
+
+def chunk(cid: str, model: str, created: int, delta: dict, finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }

@@ -1,0 +1,136 @@
+"""The server's one runtime: one model instance, requests taken one at a time, every answer traced.
+
+Generation holds a lock for its whole length (the model's KV cache is per answer, the weights are shared),
+so concurrent requests queue. A streamed answer is produced by a worker thread that always runs to its
+end and commits the trace, even when the client goes away; the response only reads from its queue.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graph_store import Snapshot, apply_edit, connect
+from overlay import Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace
+from selector import Backend, load_backend
+
+from .errors import APIError
+from .schemas import ChatRequest
+
+_DONE = object()
+
+
+@dataclass
+class Service:
+    workspace: Workspace
+    backend: Backend
+    config: RuntimeConfig
+    api_key: str | None = None
+    runtime: Runtime | None = None
+    traces: TraceStore | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the model: one answer at a time
+    graph_lock: threading.Lock = field(default_factory=threading.Lock)  # graph.duckdb: one writer at a time
+
+    @classmethod
+    def open(
+        cls,
+        workspace: Workspace,
+        model: Path | None = None,
+        config: RuntimeConfig | None = None,
+        api_key: str | None = None,
+        backend: Backend | None = None,
+    ) -> Service:
+        """Load the model (or share a loaded `backend`), open the trace store and the current snapshot."""
+        svc = cls(workspace, backend or load_backend(model), config or RuntimeConfig(), api_key)
+        svc.traces = TraceStore(workspace.traces_db)
+        svc.reload()
+        return svc
+
+    def reload(self) -> None:
+        """Serve the workspace's current snapshot (answers in flight finish on the one they started with)."""
+        snap = Snapshot.open(self.workspace.snapshots)
+        with self.lock:
+            self.runtime = Runtime(snap, self.backend, self.config)
+
+    def edit(self, op: str, args: dict, note: str | None = None) -> dict:
+        """One curation edit on the graph (recorded in its edit log; live at the next publish)."""
+        with self.graph_lock:
+            con = connect(self.workspace.graph_db)
+            try:
+                edit_id = apply_edit(con, op, args, note)
+            finally:
+                con.close()
+        return {"edit_id": edit_id, "op": op, "args": args, "live": "at the next publish"}
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id
+
+    def request_config(self, req: ChatRequest) -> RuntimeConfig:
+        if req.model != self.model_id:
+            raise APIError(
+                404,
+                f"the model {req.model!r} does not exist; this server serves {self.model_id!r}",
+                "model",
+                "model_not_found",
+            )
+        if req.n not in (None, 1):
+            raise APIError(400, "n > 1 is not supported: ask once per answer", "n", "unsupported_value")
+        stops = req.stops()
+        if len(stops) > 4:
+            raise APIError(400, "stop: at most 4 stop strings", "stop")
+        if not any(m.role == "user" and m.text().strip() for m in req.messages):
+            raise APIError(400, "messages: no user message with text", "messages")
+        limit = req.max_completion_tokens or req.max_tokens
+        update = {"stop": stops, "max_tokens": limit}
+        if limit is not None:
+            update["max_words"] = min(2048, max(self.config.max_words, limit))
+        if req.temperature is not None:
+            update["temperature"] = req.temperature
+        if req.seed is not None:
+            update["seed"] = req.seed
+        return self.config.model_copy(update=update)
+
+    def answer(self, req: ChatRequest) -> Answer:
+        cfg = self.request_config(req)
+        messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        with self.lock:
+            answer = self.runtime.answer(messages, cfg)
+            self.traces.save(answer)
+        return answer
+
+    def stream(self, req: ChatRequest) -> tuple[str, Iterator[Step | Answer | Exception]]:
+        """(trace id, items): each step as it is chosen, then the committed Answer (or the error)."""
+        cfg = self.request_config(req)
+        messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        out: queue.Queue = queue.Queue()
+        with self.lock:  # the id is fixed before the first step, so the response can carry it from the start
+            gen = self.runtime.stream(messages, cfg)
+
+        def work() -> None:
+            try:
+                with self.lock:
+                    for step in gen:
+                        out.put(step)
+                    self.traces.save(gen.answer)
+                out.put(gen.answer)
+            except Exception as exc:  # handed to the response, which reports it in the stream
+                out.put(exc)
+            finally:
+                out.put(_DONE)
+
+        threading.Thread(target=work, name=f"answer-{gen.id[:8]}", daemon=True).start()
+
+        def items() -> Iterator[Step | Answer | Exception]:
+            while (item := out.get()) is not _DONE:
+                yield item
+
+        return gen.id, items()
+
+
+def now() -> int:
+    return int(time.time())
