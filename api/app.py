@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -15,6 +16,7 @@ from graph_store import RELATIONS, NotFoundError
 from . import errors
 from .chat import router as chat_router
 from .errors import APIError
+from .jobs import UPLOAD_SUFFIXES
 from .page import trace_list_page, trace_page
 from .schemas import EdgeRequest
 from .service import Service, now
@@ -24,7 +26,7 @@ def create_app(service: Service) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        service.traces.close()
+        service.close()
 
     app = FastAPI(title="Overlay", version="0.1", lifespan=lifespan, dependencies=[Depends(_read_access)])
     app.state.service = service
@@ -190,3 +192,56 @@ async def edge_reweight(edge: EdgeRequest, svc: Svc) -> dict:
 async def edge_remove(edge: EdgeRequest, svc: Svc) -> dict:
     args = {"a": edge.src, "b": edge.dst, "rel": edge.rel}
     return await run_in_threadpool(svc.edit, "edge_remove", args, "api")
+
+
+# ------------------------------------------------------------------ jobs (API key)
+
+MAX_UPLOAD = 50 * 2**20
+
+
+@router.post("/v1/jobs", status_code=202, dependencies=[Write])
+async def job_submit(request: Request, svc: Svc) -> dict:
+    """`{"kind": "publish"}` as JSON, or a multipart form with `kind=ingest` and a `file` (.txt .jsonl .md)."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=4)
+        kind, upload = form.get("kind"), form.get("file")
+    else:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise APIError(400, 'send JSON {"kind": "publish"} or a multipart form with kind and file') from None
+        kind, upload = (body.get("kind") if isinstance(body, dict) else None), None
+    if kind not in ("ingest", "publish"):
+        raise APIError(400, "kind: expected 'ingest' (with a file) or 'publish'", "kind")
+    if kind == "publish":
+        return svc.jobs.submit("publish").to_dict()
+    if upload is None or isinstance(upload, str):
+        raise APIError(400, "file: an ingest job needs an uploaded file", "file")
+    name = Path(upload.filename or "upload.txt").name
+    if not name.lower().endswith(UPLOAD_SUFFIXES):
+        raise APIError(400, f"file: {name!r} is not .txt, .jsonl or .md", "file")
+    data = await upload.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise APIError(413, f"file: larger than {MAX_UPLOAD >> 20} MiB", "file")
+    job_id = svc.jobs.new_id()
+    folder = svc.jobs.upload_dir(job_id)
+    folder.mkdir(parents=True)
+    (folder / name).write_bytes(data)
+    return svc.jobs.submit("ingest", {"filename": name, "path": str(folder / name)}, job_id).to_dict()
+
+
+@router.get("/v1/jobs")
+def jobs_list(svc: Svc, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+    return {"object": "list", "data": [j.to_dict() for j in svc.jobs.list(limit)]}
+
+
+@router.get("/v1/jobs/{job_id}")
+def job_get(job_id: str, svc: Svc) -> dict:
+    return svc.jobs.get(job_id).to_dict()
+
+
+@router.post("/v1/graph/publish", status_code=202, dependencies=[Write])
+def graph_publish(svc: Svc) -> dict:
+    """Publish as a job (embedding new passages can take a while); poll `GET /v1/jobs/{id}`."""
+    return svc.jobs.submit("publish").to_dict()

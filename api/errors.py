@@ -17,6 +17,8 @@ from graph_store import GraphStoreError, NotFoundError, WorkspaceBusyError
 from overlay import OverlayError, TraceNotFound
 from selector import SelectorError
 
+from .jobs import JobNotFound
+
 log = logging.getLogger("overlay.api")
 
 TYPES = {
@@ -64,7 +66,7 @@ def _api(_: Request, exc: APIError) -> JSONResponse:
 
 
 def _library(_: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, TraceNotFound | NotFoundError):
+    if isinstance(exc, TraceNotFound | JobNotFound | NotFoundError):
         return envelope(404, str(exc), code="not_found")
     if isinstance(exc, WorkspaceBusyError):
         return envelope(409, str(exc), code="workspace_busy")

@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graph_store import Snapshot, apply_edit, connect
+from graph_store import Snapshot, apply_edit, connect, ingest_paths, publish
 from overlay import Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace
 from selector import Backend, load_backend
 
 from .errors import APIError
+from .jobs import Job, Jobs
 from .schemas import ChatRequest
 
 _DONE = object()
@@ -32,6 +33,7 @@ class Service:
     api_key: str | None = None
     runtime: Runtime | None = None
     traces: TraceStore | None = None
+    jobs: Jobs | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)  # the model: one answer at a time
     graph_lock: threading.Lock = field(default_factory=threading.Lock)  # graph.duckdb: one writer at a time
 
@@ -48,7 +50,28 @@ class Service:
         svc = cls(workspace, backend or load_backend(model), config or RuntimeConfig(), api_key)
         svc.traces = TraceStore(workspace.traces_db)
         svc.reload()
+        svc.jobs = Jobs(workspace.home / "jobs", {"ingest": svc._ingest_job, "publish": svc._publish_job})
         return svc
+
+    def close(self) -> None:
+        if self.jobs:
+            self.jobs.close()
+        if self.traces:
+            self.traces.close()
+
+    def _ingest_job(self, job: Job, progress) -> dict:
+        progress(0.1, f"ingesting {job.params['filename']}")
+        with self.graph_lock:
+            summary = ingest_paths(self.workspace.graph_db, [job.params["path"]], progress=False)
+        return summary.to_dict() | {"live": "at the next publish"}
+
+    def _publish_job(self, job: Job, progress) -> dict:
+        progress(0.1, "compiling the snapshot (embedding new passages first)")
+        with self.graph_lock:
+            manifest = publish(self.workspace.graph_db, self.workspace.snapshots, progress=False)
+        progress(0.9, f"serving v{manifest.version}")
+        self.reload()
+        return {"version": manifest.version, "counts": manifest.counts}
 
     def reload(self) -> None:
         """Serve the workspace's current snapshot (answers in flight finish on the one they started with)."""

@@ -1,0 +1,89 @@
+"""Jobs over HTTP: ingest an uploaded file, publish, and the new knowledge is served; restarts fail jobs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.jobs import Job, Jobs
+from tests.conftest import fingerprint
+from tests.live_server import KEY, LiveServer
+
+
+def wait(h: httpx.Client, job: dict, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while job["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+        job = h.get(f"/v1/jobs/{job['id']}").json()
+    return job
+
+
+@pytest.fixture
+def server(backend, small_home: Path, tmp_path: Path):
+    home = tmp_path / "ws"
+    shutil.copytree(small_home, home, symlinks=True)
+    with LiveServer(home, backend, KEY) as live:
+        yield live
+
+
+def test_upload_ingest_publish_then_answer(server: LiveServer) -> None:
+    h = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
+    fact = b"Zorblax is a red volcano on Mars. Zorblax erupted in the year of the comet.\n"
+    r = h.post("/v1/jobs", data={"kind": "ingest"}, files={"file": ("zorblax.txt", fact, "text/plain")})
+    assert r.status_code == 202, r.text
+    job = wait(h, r.json())
+    assert job["status"] == "done" and job["result"]["documents"] == 1, job
+    assert h.get("/v1/graph/nodes/zorblax").status_code == 404  # not live before the publish
+    job = wait(h, h.post("/v1/graph/publish").json())
+    assert job["status"] == "done" and job["result"]["version"] == 2, job
+    assert h.get("/v1/graph/stats").json()["snapshot_version"] == 2
+    assert h.get("/v1/graph/nodes/zorblax").json()["key"] == "zorblax"
+    model = server.service.model_id
+    r = h.post(
+        "/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": "What is Zorblax?"}], "max_tokens": 30},
+    )
+    body = r.json()
+    assert "Mars" in body["choices"][0]["message"]["content"] and body["overlay"]["snapshot_version"] == 2
+    assert [j["kind"] for j in h.get("/v1/jobs").json()["data"]] == ["publish", "ingest"]
+
+
+def test_bad_uploads_are_refused_or_fail_cleanly(server: LiveServer) -> None:
+    h = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+    r = h.post("/v1/jobs", data={"kind": "ingest"}, files={"file": ("x.exe", b"MZ", "application/octet-stream")})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "file"
+    assert h.post("/v1/jobs", json={"kind": "ingest"}).status_code == 400
+    assert h.post("/v1/jobs", json={"kind": "explode"}).status_code == 400
+    assert h.post("/v1/jobs", content=b"{", headers={"content-type": "application/json"}).status_code == 400
+    before = fingerprint(server.service.workspace.graph_db)
+    bad = b'{"text": "fine"}\n{"text": broken\n'
+    job = wait(h, h.post("/v1/jobs", data={"kind": "ingest"}, files={"file": ("bad.jsonl", bad)}).json())
+    assert job["status"] == "failed" and "bad.jsonl:2" in job["error"]
+    assert fingerprint(server.service.workspace.graph_db) == before  # a failed ingest changes nothing
+    assert h.get("/v1/jobs/" + "0" * 32).status_code == 404
+    assert h.get("/v1/jobs/../../etc").status_code == 404
+
+
+def test_jobs_running_at_a_restart_become_failed(tmp_path: Path) -> None:
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    stuck = Job("a" * 32, "publish", status="running")
+    (folder / f"{stuck.id}.json").write_text(json.dumps(stuck.to_dict()))
+    jobs = Jobs(folder, {"publish": lambda job, progress: {"ok": True}})
+    try:
+        again = jobs.get(stuck.id)
+        assert again.status == "failed" and "interrupted" in again.error
+        fresh = jobs.submit("publish")
+        deadline = time.monotonic() + 10
+        while jobs.get(fresh.id).status != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert jobs.get(fresh.id).result == {"ok": True}
+    finally:
+        jobs.close()
