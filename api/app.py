@@ -11,14 +11,15 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from graph_store import RELATIONS, NotFoundError
+from graph_store import KEYED, RELATIONS, NotFoundError
+from overlay import record_feedback
 
 from . import errors
 from .chat import router as chat_router
 from .errors import APIError
 from .jobs import UPLOAD_SUFFIXES
 from .page import trace_list_page, trace_page
-from .schemas import EdgeRequest
+from .schemas import EdgeRequest, FeedbackRequest
 from .service import Service, now
 
 
@@ -139,7 +140,7 @@ def graph_node(word: str, svc: Svc) -> dict:
         "surface": node.surface,
         "kind": node.kind,
         "count": node.count,
-        "degree": {rel: len(snap.successor_arrays(rel, node.id)[0]) for rel in RELATIONS if rel != "next2"},
+        "degree": {rel: len(snap.successor_arrays(rel, node.id)[0]) for rel in RELATIONS if rel not in KEYED},
     }
 
 
@@ -245,3 +246,15 @@ def job_get(job_id: str, svc: Svc) -> dict:
 def graph_publish(svc: Svc) -> dict:
     """Publish as a job (embedding new passages can take a while); poll `GET /v1/jobs/{id}`."""
     return svc.jobs.submit("publish").to_dict()
+
+
+@router.post("/v1/traces/{trace_id}/feedback", dependencies=[Write])
+async def trace_feedback(trace_id: str, body: FeedbackRequest, svc: Svc) -> dict:
+    """Reinforce (1) or weaken (-1) the choices of an answer: an edit in the graph's log, live at the next publish."""
+    trace = await run_in_threadpool(svc.traces.get, trace_id)
+
+    def record() -> dict:
+        with svc.graph_lock:
+            return record_feedback(svc.workspace.graph_db, trace, body.rating, body.steps, body.note)
+
+    return await run_in_threadpool(record)

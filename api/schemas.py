@@ -55,6 +55,7 @@ class ChatRequest(BaseModel):
 class FeedbackRequest(BaseModel):
     rating: Literal[1, -1]
     note: str | None = Field(None, max_length=2000)
+    steps: list[int] | None = Field(None, description="only these steps (default: every step)")
 
 
 class EdgeRequest(BaseModel):

@@ -5,7 +5,7 @@ Writers work on the DuckDB graph (`graph.duckdb`); the runtime reads only publis
 
 from .counting import PROVENANCE_SAMPLE
 from .curation import Edit, apply_edit, apply_edits, edit_log, replay, resolve, undo
-from .db import END_ID, END_KEY, RELATIONS, connect, transaction
+from .db import END_ID, END_KEY, KEYED, RELATIONS, connect, transaction
 from .errors import GraphStoreError, IngestError, NotFoundError, SnapshotError, WorkspaceBusyError
 from .export import export_graph, import_edges, to_networkx
 from .ingest import IngestSummary, chunk_passages, ingest_paths
@@ -19,6 +19,7 @@ __all__ = [
     "SENTENCE_END",
     "PROVENANCE_SAMPLE",
     "READERS",
+    "KEYED",
     "RELATIONS",
     "Document",
     "Edit",

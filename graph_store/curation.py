@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from .counting import recount
-from .db import RELATIONS, transaction
+from .db import END_KEY, KEYED, RELATIONS, transaction
 from .errors import GraphStoreError, NotFoundError
 from .text import fold, split
 
@@ -64,10 +64,10 @@ def _edge_key(con: duckdb.DuckDBPyConnection, a: str, b: str, rel: str, create: 
     """(src, dst, ctx); for `next2`, A is the two previous words, e.g. "of the"."""
     if rel not in RELATIONS:
         raise GraphStoreError(f"unknown relation {rel!r}; expected one of {', '.join(RELATIONS)}")
-    if rel == "next2":
+    if rel in KEYED:
         words = [t.surface for t in split(a)]
         if len(words) != 2:
-            raise GraphStoreError(f"a next2 edge starts from two words (got {a!r}), e.g. 'of the'")
+            raise GraphStoreError(f"a {rel} edge starts from two words (got {a!r}), e.g. 'of the'")
         return resolve(con, words[1], create), resolve(con, b, create), resolve(con, words[0], create)
     return resolve(con, a, create), resolve(con, b, create), -1
 
@@ -153,7 +153,36 @@ def _prune(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:
     )
 
 
+def _verdict(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:
+    """A user's verdict on an answer: each (word before, word, chosen word) path it took gains `weight`.
+
+    Paths are stored as `verdict` edges keyed like `next2`; their summed rating is a part of the graph
+    score, so a thumbs-down makes the same choice in the same place lose. Words the graph does not have
+    (the prompt's own words) are skipped.
+    """
+    rating = float(args.get("weight", args["rating"]))
+    for ctx, src, dst in args["paths"]:
+        ids = [_node_or_end(con, w) for w in (src, dst, ctx)]
+        if None in ids:
+            continue
+        key = tuple(ids)
+        if _exists(con, "verdict", key):
+            con.execute(f"UPDATE edges SET weight = weight + ? WHERE {_where('verdict')}", [rating, *key])
+        else:
+            con.execute("INSERT INTO edges VALUES ('verdict', ?, ?, ?, ?, 0, 0, []::INTEGER[], true)", [*key, rating])
+
+
+def _node_or_end(con: duckdb.DuckDBPyConnection, word: str) -> int | None:
+    if word == END_KEY:
+        return 0
+    try:
+        return resolve(con, word)
+    except NotFoundError:
+        return None
+
+
 OPS: dict[str, Callable[[duckdb.DuckDBPyConnection, dict, bool], None]] = {
+    "verdict": _verdict,
     "edge_add": _edge_add,
     "edge_remove": _edge_remove,
     "edge_reweight": _edge_reweight,

@@ -12,7 +12,8 @@ from .errors import GraphStoreError, WorkspaceBusyError
 
 END_KEY = "</s>"
 END_ID = 0
-RELATIONS = ("next", "next2", "assoc", "link")
+RELATIONS = ("next", "next2", "assoc", "link", "verdict")
+KEYED = ("next2", "verdict")  # relations keyed by the two previous words (ctx, src)
 
 # Each entry is applied once, in order, and never edited after release: add a new one instead.
 MIGRATIONS: list[str] = [

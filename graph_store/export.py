@@ -12,7 +12,7 @@ import duckdb
 import networkx as nx
 
 from .curation import apply_edits, resolve
-from .db import RELATIONS
+from .db import KEYED, RELATIONS
 from .errors import GraphStoreError, IngestError
 
 FORMATS = {"graphml": nx.write_graphml, "gexf": nx.write_gexf}
@@ -99,7 +99,7 @@ def import_edges(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         if rel not in RELATIONS:
             raise IngestError(str(path), f"edge {u!r} → {v!r} has unknown rel {rel!r}")
         a = graph.nodes[u].get("label", u)
-        if rel == "next2":
+        if rel in KEYED:
             a = f"{data.get('ctx', '')} {a}".strip()
         args = {"a": a, "b": graph.nodes[v].get("label", v), "rel": rel}
         if "weight" in data:

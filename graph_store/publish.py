@@ -23,6 +23,7 @@ import numpy as np
 from rich.console import Console
 
 from . import db
+from .db import KEYED
 from .embeddings import DIM, MODEL_NAME, ensure_embeddings, passage_vectors
 from .errors import GraphStoreError, NotFoundError
 from .snapshot import CSR_RELS, FIELDS, PROV, VERSION_RE, Manifest, sha256_file, version_name
@@ -106,14 +107,15 @@ def _compile(con: duckdb.DuckDBPyConnection, out: Path) -> tuple[dict, str]:
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(cols.pop("row_key"), minlength=n_rows), out=indptr[1:])
         edges[rel] = _save_rel(out, rel, indptr, cols)
-    cols = _fetch(
-        con,
-        f"SELECT ctx::BIGINT * 4294967296 + src AS row_key, {_COLS} FROM edges WHERE rel = 'next2' "
-        "ORDER BY row_key, weight DESC, dst",
-    )
-    keys, starts = np.unique(cols.pop("row_key"), return_index=True)
-    np.save(out / "next2.keys.npy", keys.astype(np.int64))
-    edges["next2"] = _save_rel(out, "next2", np.append(starts, len(cols["indices"])).astype(np.int64), cols)
+    for rel in KEYED:  # rows keyed by (ctx, src): a sorted key array + CSR over its rows
+        cols = _fetch(
+            con,
+            f"SELECT ctx::BIGINT * 4294967296 + src AS row_key, {_COLS} FROM edges WHERE rel = '{rel}' "
+            "ORDER BY row_key, weight DESC, dst",
+        )
+        keys, starts = np.unique(cols.pop("row_key"), return_index=True)
+        np.save(out / f"{rel}.keys.npy", keys.astype(np.int64))
+        edges[rel] = _save_rel(out, rel, np.append(starts, len(cols["indices"])).astype(np.int64), cols)
 
     vocab: list = [None] * n_rows
     for nid, key, surface, kind, count in con.execute("SELECT id, key, surface, kind, count FROM nodes").fetchall():

@@ -20,6 +20,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .db import KEYED
 from .embeddings import MODEL_NAME, embed_texts
 from .errors import NotFoundError, SnapshotError
 from .text import fold
@@ -105,8 +106,12 @@ class Snapshot:
     def __init__(self, folder: Path, manifest: Manifest) -> None:
         self.path, self.manifest, self.version = folder, manifest, manifest.version
         load = lambda name: np.load(folder / f"{name}.npy", mmap_mode="r")  # noqa: E731
-        self._csr = {rel: {f: load(f"{rel}.{f}") for f in ("indptr", *FIELDS)} for rel in (*CSR_RELS, "next2")}
-        self._next2_keys = load("next2.keys")
+        self._csr = {rel: {f: load(f"{rel}.{f}") for f in ("indptr", *FIELDS)} for rel in CSR_RELS}
+        self._keys: dict[str, np.ndarray] = {}
+        for rel in KEYED:  # snapshots published before a keyed relation existed simply have none of it
+            if (folder / f"{rel}.keys.npy").exists():
+                self._csr[rel] = {f: load(f"{rel}.{f}") for f in ("indptr", *FIELDS)}
+                self._keys[rel] = load(f"{rel}.keys")
         self.vocab: list[list | None] = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
         self._words: dict[str, int] = {}
         self._concepts: dict[str, int] = {}
@@ -168,13 +173,16 @@ class Snapshot:
     def _row(self, rel: str, node_id: int | None, ctx: int | None = None) -> tuple[int, int]:
         if node_id is None:
             return 0, 0
-        arrays = self._csr[rel]
-        if rel == "next2":
+        arrays = self._csr.get(rel)
+        if arrays is None:
+            return 0, 0
+        if rel in KEYED:
+            keys = self._keys[rel]
             if ctx is None:
                 return 0, 0
             key = ctx * 2**32 + node_id
-            i = int(np.searchsorted(self._next2_keys, key))
-            if i == len(self._next2_keys) or self._next2_keys[i] != key:
+            i = int(np.searchsorted(keys, key))
+            if i == len(keys) or keys[i] != key:
                 return 0, 0
             node_id = i
         if not 0 <= node_id < len(arrays["indptr"]) - 1:
@@ -182,9 +190,9 @@ class Snapshot:
         return int(arrays["indptr"][node_id]), int(arrays["indptr"][node_id + 1])
 
     def successor_arrays(self, rel: str, node_id: int, ctx: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(dst ids, weights) of a row as read-only views, strongest first; `ctx` keys rel='next2'."""
-        if rel not in self._csr:
-            raise ValueError(f"unknown relation {rel!r}; expected one of {', '.join(self._csr)}")
+        """(dst ids, weights) of a row as read-only views, strongest first; `ctx` keys next2 and verdict."""
+        if rel not in (*CSR_RELS, *KEYED):
+            raise ValueError(f"unknown relation {rel!r}; expected one of {', '.join((*CSR_RELS, *KEYED))}")
         lo, hi = self._row(rel, node_id, ctx)
         if lo == hi:
             return _EMPTY_I, _EMPTY_F
@@ -233,7 +241,10 @@ class Snapshot:
         return Passage(**json.loads(self._pbin[int(self._offsets[i]) : int(self._offsets[i + 1])]))
 
     def search(self, text: str, k: int = 5) -> list[PassageHit]:
-        """Passages nearest in meaning to `text` (cosine), best first."""
+        """The k passages nearest in meaning to `text` (cosine), grouped by document, best document first.
+
+        When the best passage is not its document's first, that opening passage comes too (k + 1 in all).
+        """
         if self.manifest.embedding_model != MODEL_NAME:
             raise SnapshotError(f"snapshot {self.manifest.name} was indexed with {self.manifest.embedding_model}")
         if k <= 0 or len(self._pids) == 0:
@@ -242,13 +253,30 @@ class Snapshot:
             if self._faiss is None:
                 self._faiss = faiss.read_index(str(self.path / "passages.faiss"))
         scores, rows = self._faiss.search(embed_texts([text], progress=False), k)
-        hits, docs = [], []
+        found: list[tuple[Passage, float]] = []
+        extra = 0
         for score, row in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
-            if row >= 0:
-                p = self.passage(int(self._pids[row]))
-                hits.append(PassageHit(p.id, score, p.title, p.text))
-                docs.append(p.doc_id or p.title or f"#{p.id}")
-        return in_document_order(hits, docs)
+            if row < 0:
+                continue
+            p = self.passage(int(self._pids[row]))
+            if not found and (lead := self.lead(p)).id != p.id:  # the best document's opening defines it
+                found.append((lead, score))
+                extra = 1  # given on top of the k nearest
+            if all(q.id != p.id for q, _ in found):
+                found.append((p, score))
+        found = found[: k + extra]
+        hits = [PassageHit(p.id, score, p.title, p.text) for p, score in found]
+        return in_document_order(hits, [p.doc_id or p.title or f"#{p.id}" for p, _ in found])
+
+    def lead(self, p: Passage) -> Passage:
+        """The first passage of p's document (passages of a document have consecutive ids)."""
+        i = int(np.searchsorted(self._pids, p.id))
+        while i > 0 and p.doc_id is not None:
+            prev = self.passage(int(self._pids[i - 1]))
+            if prev.doc_id != p.doc_id:
+                break
+            p, i = prev, i - 1
+        return p
 
 
 def in_document_order(hits: list[PassageHit], docs: list[str]) -> list[PassageHit]:

@@ -2,6 +2,7 @@
 
 from .config import RuntimeConfig
 from .errors import OverlayError, RuntimeInputError
+from .feedback import record_feedback
 from .replay import ReplayResult, replay
 from .runtime import Answer, Candidate, Generation, Runtime, Step, open_runtime
 from .traces import TraceNotFound, TracesBusy, TraceStore
@@ -22,5 +23,6 @@ __all__ = [
     "TraceStore",
     "Workspace",
     "open_runtime",
+    "record_feedback",
     "replay",
 ]

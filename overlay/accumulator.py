@@ -18,7 +18,7 @@ from graph_store import END_ID, Snapshot, split
 from .config import RuntimeConfig
 from .lexicon import Lexicon
 
-PARTS = ("activation", "copy", "next2", "next")
+PARTS = ("activation", "copy", "next2", "next", "verdict")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Proposal:
             "copy": config.w_copy,
             "next2": config.w_next2,
             "next": config.w_next,
+            "verdict": config.w_verdict,
         }
         return sum(weights[name] * arr for name, arr in self.parts.items())
 
@@ -128,6 +129,7 @@ class Accumulator:
                 "copy": copy,
                 "next2": self._ngram(2),
                 "next": self._ngram(1),
+                "verdict": self._verdict(),
             },
             copy_from,
         )
@@ -156,6 +158,15 @@ class Accumulator:
         """A copied word as its passage writes it."""
         pid, pos, _ = source
         return self.passage(pid).surfaces[pos]
+
+    def _verdict(self) -> np.ndarray:
+        """Users' summed ratings of this choice after the same two words (the start of an answer is `</s>`)."""
+        out = np.zeros(len(self.activation), np.float32)
+        ctx, src = ([END_ID, END_ID] + self.written)[-2:]
+        idx, w = self.snap.successor_arrays("verdict", src, ctx=ctx)
+        if len(idx):
+            out[np.asarray(idx)] = np.asarray(w, np.float32)
+        return out
 
     def continuation(self, source: tuple[int, int, int], max_words: int) -> list[tuple[int, str]]:
         """The passage words after a copied one, as (node, surface) (verified speculatively, in one forward)."""

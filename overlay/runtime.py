@@ -114,6 +114,7 @@ class _State:
     surfaces: list[str] = field(default_factory=list)
     prev_surface: str | None = None  # plain mode: the prompt's last token
     seen: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
+    copied: set[tuple[int, int]] = field(default_factory=set)  # (passage, position) already copied
 
 
 def passage_context(hits: list) -> str:
@@ -217,7 +218,7 @@ class Runtime:
         tie = np.where(proposed, np.minimum(tie, 1), tie)
         llm = logprobs[first] - cfg.tie_penalty * np.log1p(tie) - np.where(exact | proposed, 0.0, cfg.inexact_penalty)
         llm[END_ID] = logprobs[self.eos].max()
-        mask = self._mask(state, cfg)
+        mask = self._mask(state, cfg, prop)
         for word in excluded:
             node = lex.word_id(word)
             if node is not None:
@@ -274,7 +275,7 @@ class Runtime:
             space = space & ~lex.cjk
         return space
 
-    def _mask(self, state: _State, cfg: RuntimeConfig) -> np.ndarray:
+    def _mask(self, state: _State, cfg: RuntimeConfig, prop: Proposal) -> np.ndarray:
         mask = state.allowed.copy()
         if not state.words:
             mask[state.lex.kinds == "punct"] = False
@@ -283,7 +284,11 @@ class Runtime:
             mask[state.words[-1]] = False
             key = self._ngram_key(state, cfg)
             if key is not None:
-                mask[list(state.seen.get(key, ()))] = False
+                banned = state.seen.get(key, ())
+                # a passage may repeat its own phrases ("the Greek War … the Greek War of Independence"):
+                # continuing it is no loop as long as each passage position is copied once
+                fresh = {n for n, (pid, pos, _) in prop.copy_from.items() if (pid, pos) not in state.copied}
+                mask[[n for n in banned if n not in fresh]] = False
         return mask
 
     @staticmethod
@@ -330,6 +335,9 @@ class Runtime:
             edges.extend(self._edge("next", self.snap.next(words[-1], 64), words[-1:], node))
         if parts["next2"] and len(words) >= 2:
             edges.extend(self._edge("next2", self.snap.next2(words[-2], words[-1], 64), words[-2:], node))
+        if parts["verdict"]:
+            ctx = ["</s>", "</s>", *(state.lex.surfaces[w] for w in words)][-2:]
+            edges.append({"rel": "verdict", "src": ctx, "dst": state.lex.surfaces[node], "weight": parts["verdict"]})
         return edges
 
     def _edge(self, rel: str, neighbors: list, src: list[int], node: int) -> list[dict[str, Any]]:
@@ -411,7 +419,11 @@ class Runtime:
         step.rejected = rejected
         return Committed(step, logprobs, base, [], forwards)
 
-    def observe(self, state: _State, node: int, text: str, cfg: RuntimeConfig) -> None:
+    def observe(
+        self, state: _State, node: int, text: str, cfg: RuntimeConfig, copy_source: tuple | None = None
+    ) -> None:
+        if copy_source is not None:
+            state.copied.add(tuple(copy_source[:2]))
         key = self._ngram_key(state, cfg)
         if key is not None:
             state.seen.setdefault(key, set()).add(node)
@@ -475,7 +487,7 @@ class Generation:
             if (hit := next((s for s in cfg.stop if s in text), None)) is not None:
                 text, finish = text[: text.index(hit)], "stop"
                 break
-            rt.observe(state, node, step.text, cfg)
+            rt.observe(state, node, step.text, cfg, step.copy_source)
             lp = lp_next
         if queue:
             backend.crop(session, verified, lp)

@@ -193,3 +193,13 @@ def test_edge_writes_need_the_key_and_land_in_the_edit_log(served) -> None:
         assert [e.op for e in edit_log(con)][:3] == ["edge_remove", "edge_reweight", "edge_add"]
     finally:
         con.close()
+
+
+def test_feedback_over_http_lands_in_the_edit_log(served, client, model_id) -> None:
+    resp = ask(client, model_id, max_tokens=10)
+    h = http(served)
+    r = h.post(f"/v1/traces/{resp.id}/feedback", json={"rating": 1, "note": "right", "steps": [0, 1]})
+    assert r.status_code == 200 and r.json()["paths"] == 2, r.text
+    assert h.post(f"/v1/traces/{resp.id}/feedback", json={"rating": 5}).status_code == 400
+    assert h.post(f"/v1/traces/{resp.id}/feedback", json={"rating": -1, "steps": [999]}).status_code == 400
+    assert h.post("/v1/traces/nope/feedback", json={"rating": 1}).status_code == 404

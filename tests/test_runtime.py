@@ -165,7 +165,7 @@ def test_refused_spelling_falls_back_to_safe_words(runtime: Runtime) -> None:
 
 
 def test_sentence_openings_may_repeat_but_ngrams_inside_may_not(runtime: Runtime) -> None:
-    cfg = RuntimeConfig(chat=False, block_ngram=3)
+    cfg = RuntimeConfig(chat=False, block_ngram=3, retrieval_k=0)
     state, _, _ = runtime.prepare("The river is long.", cfg)
     words = ["The", "sea", "is", "deep", ".", "The", "river"]
     for w in words:
@@ -178,5 +178,5 @@ def test_sentence_openings_may_repeat_but_ngrams_inside_may_not(runtime: Runtime
     assert runtime._ngram_key(state, cfg) is None  # across a sentence end: nothing blocked
     runtime.observe(state, runtime.snap.word_id("The"), "The", cfg)
     runtime.observe(state, runtime.snap.word_id("sea"), "sea", cfg)
-    mask = runtime._mask(state, cfg)
+    mask = runtime._mask(state, cfg, state.acc.propose())
     assert not mask[runtime.snap.word_id("is")]  # "The sea is" again: blocked inside the sentence

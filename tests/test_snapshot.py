@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -165,7 +166,7 @@ def test_passages_and_search(snap):
 def test_manifest(published, snap):
     m = snap.manifest
     assert m.version == 1 and m.counts["nodes"] == len(NODES) + 1 and m.counts["passages"] == 3
-    assert m.counts["edges"] == {"next": 8, "next2": 4, "assoc": 4, "link": 4}
+    assert m.counts["edges"] == {"next": 8, "next2": 4, "assoc": 4, "link": 4, "verdict": 0}
     assert {"next.indptr.npy", "next2.keys.npy", "vocab.json", "passages.faiss"} <= set(m.files)
     assert len(np.load(snap.path / "next.indptr.npy")) == 23 + 2
 
@@ -264,7 +265,7 @@ def test_bulk_vectors_match_queries(model):
 def test_empty_graph_publishes(tmp_path, model):
     connect(tmp_path / "graph.duckdb").close()
     m = publish(tmp_path / "graph.duckdb", tmp_path / "snapshots", progress=False)
-    assert m.counts == {"nodes": 1, "passages": 0, "edges": {"next": 0, "next2": 0, "assoc": 0, "link": 0}}
+    assert m.counts == {"nodes": 1, "passages": 0, "edges": {"next": 0, "next2": 0, "assoc": 0, "link": 0, "verdict": 0}}
     snap = Snapshot.open(tmp_path / "snapshots")
     assert snap.node(0).key == "</s>" and snap.next("</s>") == [] and snap.search("anything") == []
     with pytest.raises(GraphStoreError):
@@ -280,3 +281,20 @@ def test_passages_of_one_document_come_in_its_order() -> None:
         PassageHit(10, 0.7, "Munich", "lead"),
     ]
     assert [h.id for h in in_document_order(hits, ["m", "b", "m"])] == [10, 11, 5]
+
+
+def test_search_puts_the_best_documents_opening_first(tmp_path, model) -> None:
+    """A later passage may match the words best; the document's opening (which defines it) comes first."""
+    from graph_store import ingest_paths, publish
+
+    lead = "Zorgville is a small city in the republic of Xland. " + "It is known for cheese and old bridges. " * 14
+    later = "Zorgville lies on the river Qux, north of the Blue Mountains, where the Qux meets the Vell."
+    doc = tmp_path / "z.jsonl"
+    doc.write_text(json.dumps({"id": "zorg", "title": "Zorgville", "text": f"{lead} {later}"}) + "\n")
+    db = tmp_path / "graph.duckdb"
+    ingest_paths(db, [doc], progress=False)
+    publish(db, tmp_path / "snapshots", progress=False)
+    snap = Snapshot.open(tmp_path / "snapshots")
+    hits = snap.search("On which river does Zorgville lie?", k=1)  # the nearest, and its document's opening
+    assert len(hits) == 2 and hits[0].id < hits[1].id
+    assert "republic of Xland" in hits[0].text and "river Qux" in hits[1].text

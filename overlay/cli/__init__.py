@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .answer import ask, chat, explain, replay, traces_app
+from .answer import ask, chat, explain, feedback, replay, traces_app
 from .evals import bench_app, eval_app
 from .graph import graph_app
 from .serve import serve
@@ -14,5 +14,5 @@ app.add_typer(graph_app, name="graph")
 app.add_typer(traces_app, name="traces")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
-for command in (ask, chat, explain, replay, serve):
+for command in (ask, chat, explain, replay, feedback, serve):
     app.command()(command)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..config import RuntimeConfig
 from ..explain import explain_steps
+from ..feedback import record_feedback
 from ..replay import replay as replay_answer
 from ..runtime import open_runtime
 from ..traces import TraceStore
@@ -151,3 +152,27 @@ def replay(trace_id: str, model: Model = None, as_json: Json = False) -> None:
         out.print(f"differs at step {d['step']}: traced {d['original']!r}, replayed {d['replayed']!r}")
     if not result.identical:
         raise typer.Exit(1)
+
+
+@handle_errors
+def feedback(
+    trace_id: str,
+    good: Annotated[bool, typer.Option("--good", help="The answer was right: reinforce its choices.")] = False,
+    bad: Annotated[bool, typer.Option("--bad", help="The answer was wrong: weaken its choices.")] = False,
+    step: Annotated[
+        list[int] | None, typer.Option("--step", help="Only this step (repeatable); default: every step.")
+    ] = None,
+    note: Annotated[str | None, typer.Option(help="Why (kept in the edit log).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Rate an answer; the verdict goes into the graph's edit log and is live at the next publish."""
+    if good == bad:
+        err.print("[bold red]error:[/] say either --good or --bad", markup=True)
+        raise typer.Exit(2)
+    result = record_feedback(Workspace().graph_db, _store().get(trace_id), 1 if good else -1, step or None, note)
+    if as_json:
+        return emit_json(result)
+    out.print(
+        f"edit {result['edit_id']}: {'reinforced' if good else 'weakened'} {result['paths']} choices of "
+        f"{trace_id[:12]}; live after `overlay graph publish` (undo: `overlay graph undo {result['edit_id']}`)"
+    )

@@ -179,6 +179,24 @@ def edge_reweight(
 
 @graph_app.command()
 @handle_errors
+def search(
+    text: str,
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="Passages to return.")] = 5,
+    as_json: Json = False,
+) -> None:
+    """Passages of the published snapshot nearest in meaning to TEXT (what the runtime retrieves)."""
+    hits = gs.Snapshot.open(Workspace().snapshots).search(text, k)
+    rows = [{"id": h.id, "score": round(float(h.score), 4), "title": h.title, "text": h.text} for h in hits]
+    if as_json:
+        return emit_json(rows)
+    table = Table("passage", "score", "title", "text")
+    for r in rows:
+        table.add_row(str(r["id"]), f"{r['score']:.3f}", r["title"] or "", r["text"][:100])
+    out.print(table)
+
+
+@graph_app.command()
+@handle_errors
 def merge(a: str, b: str, as_json: Json = False) -> None:
     """Fold node B into node A (B's occurrences count as A's, now and in later ingests)."""
     _edit("merge", {"a": a, "b": b}, as_json, f"merged {b!r} into {a!r}")
