@@ -265,7 +265,11 @@ def test_bulk_vectors_match_queries(model):
 def test_empty_graph_publishes(tmp_path, model):
     connect(tmp_path / "graph.duckdb").close()
     m = publish(tmp_path / "graph.duckdb", tmp_path / "snapshots", progress=False)
-    assert m.counts == {"nodes": 1, "passages": 0, "edges": {"next": 0, "next2": 0, "assoc": 0, "link": 0, "verdict": 0}}
+    assert m.counts == {
+        "nodes": 1,
+        "passages": 0,
+        "edges": {"next": 0, "next2": 0, "assoc": 0, "link": 0, "verdict": 0},
+    }
     snap = Snapshot.open(tmp_path / "snapshots")
     assert snap.node(0).key == "</s>" and snap.next("</s>") == [] and snap.search("anything") == []
     with pytest.raises(GraphStoreError):
