@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from graph_store import WorkspaceBusyError
+
+LOCK_NAME = "serve.lock"
 
 
 class Workspace(BaseSettings):
@@ -26,3 +35,42 @@ class Workspace(BaseSettings):
     @property
     def traces_db(self) -> Path:
         return self.home / "traces.duckdb"
+
+
+@contextlib.contextmanager
+def serving(ws: Workspace, url: str) -> Iterator[None]:
+    """Held by `overlay serve` for its whole life: while it runs, the server owns the workspace's writes."""
+    ws.home.mkdir(parents=True, exist_ok=True)
+    with open(ws.home / LOCK_NAME, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkspaceBusyError(f"{ws.home} is already served by another `overlay serve`") from None
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps({"pid": os.getpid(), "url": url}))
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def ensure_not_served(ws: Workspace) -> None:
+    """CLI writes while a server owns the workspace stop here with a message that says what to do instead."""
+    path = ws.home / LOCK_NAME
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = json.loads(f.read() or "{}")
+            raise WorkspaceBusyError(
+                f"workspace {ws.home} is busy: `overlay serve` (pid {info.get('pid', '?')}) owns it; send the "
+                f"change to {info.get('url', 'the server')} over HTTP (/v1/jobs, /v1/graph/edges, "
+                "/v1/traces/ID/feedback) or stop the server first"
+            ) from None
+        fcntl.flock(f, fcntl.LOCK_UN)

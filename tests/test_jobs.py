@@ -87,3 +87,18 @@ def test_jobs_running_at_a_restart_become_failed(tmp_path: Path) -> None:
         assert jobs.get(fresh.id).result == {"ok": True}
     finally:
         jobs.close()
+
+
+def test_cli_writes_stop_while_a_server_owns_the_workspace(cli, home: Path, small_home: Path) -> None:
+    from overlay.workspace import Workspace, serving
+
+    shutil.copytree(small_home, home, symlinks=True)
+    doc = home / "fact.txt"
+    doc.write_text("Quux is a moon.\n")
+    with serving(Workspace(home=home), "http://127.0.0.1:9"):
+        r = cli("graph", "ingest", doc, expect=2)
+        assert "busy" in r.output and "http://127.0.0.1:9" in r.output
+        cli("graph", "publish", expect=2)
+        cli("graph", "edge", "add", "moon", "Quux", expect=2)
+        cli("graph", "stats")  # reads still work
+    cli("graph", "ingest", doc)  # the server is gone: writes work again

@@ -14,7 +14,7 @@ from ..feedback import record_feedback
 from ..replay import replay as replay_answer
 from ..runtime import open_runtime
 from ..traces import TraceStore
-from ..workspace import Workspace
+from ..workspace import Workspace, ensure_not_served
 from .output import emit_json, err, handle_errors, out
 
 traces_app = typer.Typer(help="List and show traced answers.", no_args_is_help=True)
@@ -169,6 +169,7 @@ def feedback(
     if good == bad:
         err.print("[bold red]error:[/] say either --good or --bad", markup=True)
         raise typer.Exit(2)
+    ensure_not_served(Workspace())
     result = record_feedback(Workspace().graph_db, _store().get(trace_id), 1 if good else -1, step or None, note)
     if as_json:
         return emit_json(result)

@@ -14,7 +14,7 @@ from rich.table import Table
 
 import graph_store as gs
 
-from ..workspace import Workspace
+from ..workspace import Workspace, ensure_not_served
 from .output import emit_json, handle_errors, out
 
 graph_app = typer.Typer(help="Build, curate, export and publish the semantic graph.", no_args_is_help=True)
@@ -28,6 +28,8 @@ Rel = Annotated[str, typer.Option("--rel", help="Relation: next, next2, assoc or
 @contextlib.contextmanager
 def _graph(read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     ws = Workspace()
+    if not read_only:
+        ensure_not_served(ws)
     con = gs.connect(ws.graph_db, read_only=read_only)
     try:
         yield con
@@ -45,6 +47,7 @@ def ingest(
     as_json: Json = False,
 ) -> None:
     """Add documents to the graph: one transaction, idempotent by content hash."""
+    ensure_not_served(Workspace())
     summary = gs.ingest_paths(
         Workspace().graph_db,
         paths or [],
@@ -269,6 +272,7 @@ def import_edges(path: Path, as_json: Json = False) -> None:
 def publish(as_json: Json = False) -> None:
     """Compile the graph into a new immutable snapshot and make it current (atomic swap)."""
     ws = Workspace()
+    ensure_not_served(ws)
     manifest = gs.publish(ws.graph_db, ws.snapshots, progress=not as_json)
     data = json.loads(manifest.to_json())
     if as_json:
@@ -308,5 +312,6 @@ def snapshots(as_json: Json = False) -> None:
 @handle_errors
 def rollback(version: int, as_json: Json = False) -> None:
     """Make an earlier snapshot version current again."""
+    ensure_not_served(Workspace())
     gs.rollback(Workspace().snapshots, version)
     emit_json({"current": version}) if as_json else out.print(f"current snapshot is now v{version}")

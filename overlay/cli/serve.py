@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..workspace import Workspace
+from ..workspace import Workspace, serving
 from .output import err, handle_errors
 
 
@@ -30,4 +30,5 @@ def serve(
         f"serving {service.model_id} on snapshot v{service.runtime.snap.version} at http://{host}:{port}  "
         f"(writes {'enabled' if key else 'disabled: set OVERLAY_API_KEY'})"
     )
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    with serving(ws, f"http://{host}:{port}"):
+        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
