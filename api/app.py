@@ -19,7 +19,7 @@ from .chat import router as chat_router
 from .errors import APIError
 from .jobs import UPLOAD_SUFFIXES
 from .page import trace_list_page, trace_page
-from .schemas import EdgeRequest, FeedbackRequest
+from .schemas import EdgeRequest, FactRequest, FeedbackRequest
 from .service import Service, now
 
 
@@ -258,3 +258,9 @@ async def trace_feedback(trace_id: str, body: FeedbackRequest, svc: Svc) -> dict
             return record_feedback(svc.workspace.graph_db, trace, body.rating, body.steps, body.note)
 
     return await run_in_threadpool(record)
+
+
+@router.post("/v1/graph/facts", dependencies=[Write])
+async def graph_fact(body: FactRequest, svc: Svc) -> dict:
+    """A short text, live in seconds (a delta over the current snapshot; recounted at the next publish)."""
+    return await run_in_threadpool(svc.add_fact, body.text, body.title)

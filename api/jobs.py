@@ -28,7 +28,7 @@ UPLOAD_SUFFIXES = (".txt", ".jsonl", ".md", ".markdown")
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")  # also the order of jobs
 
 
 @dataclass

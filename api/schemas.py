@@ -65,8 +65,9 @@ class EdgeRequest(BaseModel):
     weight: float | None = Field(None, ge=0.0)
 
 
-class JobRequest(BaseModel):
-    kind: Literal["publish"]
+class FactRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=20000)
+    title: str | None = Field(None, max_length=300)
 
 
 def completion(answer: Any, model: str, created: int) -> dict[str, Any]:

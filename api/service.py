@@ -7,14 +7,16 @@ end and commits the trace, even when the client goes away; the response only rea
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graph_store import Snapshot, apply_edit, connect, ingest_paths, publish
+from graph_store import Snapshot, apply_edit, connect, ingest_paths, publish, publish_delta, quick_ingest
 from overlay import Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace
 from selector import Backend, load_backend
 
@@ -74,10 +76,14 @@ class Service:
         return {"version": manifest.version, "counts": manifest.counts}
 
     def reload(self) -> None:
-        """Serve the workspace's current snapshot (answers in flight finish on the one they started with)."""
+        """Serve the workspace's current snapshot and its live delta (answers in flight finish on the one
+        they started with). When only the delta changed, the published part of the lexicon is reused."""
         snap = Snapshot.open(self.workspace.snapshots)
+        old = self.runtime
+        base = old.lexicon.published() if old is not None and old.snap.version == snap.version else None
+        runtime = Runtime(snap, self.backend, self.config, base=base)
         with self.lock:
-            self.runtime = Runtime(snap, self.backend, self.config)
+            self.runtime = runtime
 
     def edit(self, op: str, args: dict, note: str | None = None) -> dict:
         """One curation edit on the graph (recorded in its edit log; live at the next publish)."""
@@ -88,6 +94,25 @@ class Service:
             finally:
                 con.close()
         return {"edit_id": edit_id, "op": op, "args": args, "live": "at the next publish"}
+
+    def add_fact(self, text: str, title: str | None = None) -> dict:
+        """A small edit, live at once: ingested without the recount and served as a delta."""
+        t = time.perf_counter()
+        folder = self.workspace.home / "facts"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{uuid.uuid4().hex}.jsonl"
+        path.write_text(json.dumps({"text": text, "title": title}) + "\n", encoding="utf-8")
+        with self.graph_lock:
+            summary = quick_ingest(self.workspace.graph_db, [path])
+            delta = publish_delta(self.workspace.graph_db, self.workspace.snapshots)
+            self.reload()
+        return {
+            "documents": summary.documents,
+            "skipped": summary.skipped,
+            "snapshot_version": delta.base_version,
+            "delta": {"passages": delta.passages, "words": delta.words},
+            "seconds": round(time.perf_counter() - t, 3),
+        }
 
     @property
     def model_id(self) -> str:

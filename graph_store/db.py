@@ -45,6 +45,8 @@ MIGRATIONS: list[str] = [
     """,
     # written forms seen inside a sentence: a word's display form should not be its sentence-initial capital
     "ALTER TABLE surfaces ADD COLUMN inside BIGINT DEFAULT 0; UPDATE surfaces SET inside = count;",
+    # state flags, e.g. counts_stale: passages were added without the recount (a delta edit)
+    "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);",
 ]
 
 
@@ -93,3 +95,13 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def set_stale(con: duckdb.DuckDBPyConnection, stale: bool) -> None:
+    """Edges no longer match the tokens (a quick ingest); the next full publish recounts."""
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('counts_stale', ?)", ["1" if stale else "0"])
+
+
+def is_stale(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT value FROM meta WHERE key = 'counts_stale'").fetchone()
+    return bool(row and row[0] == "1")

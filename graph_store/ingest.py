@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from . import text as textmod
-from .counting import recount
+from .counting import recount as recount_edges
 from .curation import replay
-from .db import END_ID, connect, transaction
+from .db import END_ID, connect, set_stale, transaction
 from .errors import IngestError
 from .readers import READERS, Document, read_lines, read_wiki, reader_for
 
@@ -223,8 +223,12 @@ def ingest_paths(
     exclude_titles: Path | None = None,
     source_name: str | None = None,
     progress: bool = True,
+    recount: bool = True,
 ) -> IngestSummary:
-    """Ingest files, note folders and/or the bundled wiki into the graph at `db_path`, all or nothing."""
+    """Ingest files, note folders and/or the bundled wiki into the graph at `db_path`, all or nothing.
+
+    `recount=False` (a small edit going live as a delta) leaves the edges for the next full publish.
+    """
     start = time.perf_counter()
     sources = read_sources(list(paths), wiki, exclude_titles, source_name)
     phases = {"read": time.perf_counter() - start}
@@ -238,12 +242,15 @@ def ingest_paths(
                 t = time.perf_counter()
                 docs, skipped, n_passages, words, new_nodes = _write(con, sources, bar)
                 phases["tokenize_write"] = time.perf_counter() - t
-                if docs:
+                if docs and not recount:
+                    set_stale(con, True)
+                elif docs:
                     console.print(f"ingest: counting edges over {n_passages} new passages")
                     bar.add_task("counting edges", total=None)
                     t = time.perf_counter()
-                    recount(con)
+                    recount_edges(con)
                     replay(con)
+                    set_stale(con, False)
                     phases["count"] = time.perf_counter() - t
                 t = time.perf_counter()
             phases["commit"] = time.perf_counter() - t

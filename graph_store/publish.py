@@ -23,7 +23,10 @@ import numpy as np
 from rich.console import Console
 
 from . import db
+from .counting import recount
+from .curation import replay
 from .db import KEYED
+from .delta import drop_delta
 from .embeddings import DIM, MODEL_NAME, ensure_embeddings, passage_vectors
 from .errors import GraphStoreError, NotFoundError
 from .snapshot import CSR_RELS, FIELDS, PROV, VERSION_RE, Manifest, sha256_file, version_name
@@ -53,6 +56,11 @@ def publish(db_path: Path | str, snapshots_dir: Path | str, progress: bool = Tru
             stale.unlink(missing_ok=True)
         con = db.connect(db_path)  # the one read-write open: the embedding cache is written here
         try:
+            if db.is_stale(con):  # small edits went live as a delta without a recount: fold them in now
+                with console.status("counting edges"), db.transaction(con):
+                    recount(con)
+                    replay(con)
+                    db.set_stale(con, False)
             ensure_embeddings(con, progress=progress)
         finally:
             con.close()
@@ -79,6 +87,7 @@ def publish(db_path: Path | str, snapshots_dir: Path | str, progress: bool = Tru
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _point_current(snapshots_dir, manifest.name)
+        drop_delta(snapshots_dir)  # the new version holds what a delta over the old one did
     return Manifest.load(final)
 
 

@@ -21,6 +21,7 @@ import faiss
 import numpy as np
 
 from .db import KEYED
+from .delta import load_delta
 from .embeddings import MODEL_NAME, embed_texts
 from .errors import NotFoundError, SnapshotError
 from .text import fold
@@ -113,6 +114,7 @@ class Snapshot:
                 self._csr[rel] = {f: load(f"{rel}.{f}") for f in ("indptr", *FIELDS)}
                 self._keys[rel] = load(f"{rel}.keys")
         self.vocab: list[list | None] = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        self.base_size = len(self.vocab)  # nodes of the published version (a delta's words come after)
         self._words: dict[str, int] = {}
         self._concepts: dict[str, int] = {}
         for nid, entry in enumerate(self.vocab):
@@ -126,11 +128,21 @@ class Snapshot:
             self._pbin = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self._offsets[-1] else b""
         self._faiss = None
         self._faiss_lock = threading.Lock()
+        self._delta_passages: dict[int, Passage] = {}
+        self._delta_ids = np.zeros(0, dtype=np.int64)
+        self._delta_vectors = np.zeros((0, 0), dtype=np.float32)
+        self.delta_passages = 0
 
     @classmethod
-    def open(cls, path: Path | str, version: int | str | None = None, verify: bool = True) -> Snapshot:
-        """Open a version folder, or `version` / `current` of a snapshots folder (resolved once, here)."""
+    def open(
+        cls, path: Path | str, version: int | str | None = None, verify: bool = True, with_delta: bool = True
+    ) -> Snapshot:
+        """Open a version folder, or `version` / `current` of a snapshots folder (resolved once, here).
+
+        Opened from a snapshots folder, the live delta over that version (small edits) is layered on top.
+        """
         path = Path(path)
+        snapshots_dir = None if (path / "manifest.json").exists() or VERSION_RE.match(path.name) else path
         if version is not None:
             folder = path / version_name(version)
             if not folder.is_dir():
@@ -148,7 +160,26 @@ class Snapshot:
                 raise SnapshotError(f"{folder / name}: missing from snapshot {manifest.name}")
             if verify and sha256_file(folder / name) != digest:
                 raise SnapshotError(f"{folder / name}: checksum mismatch (corrupt snapshot {manifest.name})")
-        return cls(folder, manifest)
+        snap = cls(folder, manifest)
+        if with_delta and snapshots_dir is not None and (delta := load_delta(snapshots_dir, manifest.version)):
+            snap._layer(*delta)
+        return snap
+
+    def _layer(self, doc: dict, vectors: np.ndarray) -> None:
+        """Add a delta's words, passages and vectors (ids continue the base's, so nothing else moves)."""
+        self.vocab = list(self.vocab)
+        for nid, key, surface, kind, count in doc["vocab"]:
+            self.vocab.extend([None] * (nid + 1 - len(self.vocab)))
+            self.vocab[nid] = [key, surface, kind, count]
+            (self._concepts if kind == "concept" else self._words).setdefault(key, nid)
+        self._delta_passages = {p["id"]: Passage(**p) for p in doc["passages"]}
+        self._delta_ids = np.array([p["id"] for p in doc["passages"]], dtype=np.int64)
+        self._delta_vectors = vectors
+        self.delta_passages = len(doc["passages"])
+
+    def max_passage_id(self) -> int:
+        base = int(self._pids[-1]) if len(self._pids) else 0
+        return max(base, int(self._delta_ids.max())) if len(self._delta_ids) else base
 
     # -------------------------------------------------------------- vocabulary
     def word_id(self, word: str) -> int | None:
@@ -235,6 +266,8 @@ class Snapshot:
 
     # -------------------------------------------------------------- passages
     def passage(self, passage_id: int) -> Passage:
+        if passage_id in self._delta_passages:
+            return self._delta_passages[passage_id]
         i = int(np.searchsorted(self._pids, passage_id))
         if i == len(self._pids) or self._pids[i] != passage_id:
             raise NotFoundError(f"no passage {passage_id} in snapshot {self.manifest.name}")
@@ -247,18 +280,26 @@ class Snapshot:
         """
         if self.manifest.embedding_model != MODEL_NAME:
             raise SnapshotError(f"snapshot {self.manifest.name} was indexed with {self.manifest.embedding_model}")
-        if k <= 0 or len(self._pids) == 0:
+        if k <= 0 or len(self._pids) + len(self._delta_ids) == 0:
             return []
-        with self._faiss_lock:
-            if self._faiss is None:
-                self._faiss = faiss.read_index(str(self.path / "passages.faiss"))
-        scores, rows = self._faiss.search(embed_texts([text], progress=False), k)
+        query = embed_texts([text], progress=False)
+        nearest: list[tuple[float, int]] = []
+        if len(self._pids):
+            with self._faiss_lock:
+                if self._faiss is None:
+                    self._faiss = faiss.read_index(str(self.path / "passages.faiss"))
+            scores, rows = self._faiss.search(query, k)
+            nearest += [
+                (s, int(self._pids[r])) for s, r in zip(scores[0].tolist(), rows[0].tolist(), strict=True) if r >= 0
+            ]
+        if len(self._delta_ids):  # a live delta: a handful of vectors, compared directly
+            scores = self._delta_vectors @ query[0]
+            nearest += [(float(scores[i]), int(self._delta_ids[i])) for i in np.argsort(-scores)[:k]]
+        nearest.sort(key=lambda x: -x[0])
         found: list[tuple[Passage, float]] = []
         extra = 0
-        for score, row in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
-            if row < 0:
-                continue
-            p = self.passage(int(self._pids[row]))
+        for score, pid in nearest[:k]:
+            p = self.passage(pid)
             if not found and (lead := self.lead(p)).id != p.id:  # the best document's opening defines it
                 found.append((lead, score))
                 extra = 1  # given on top of the k nearest
@@ -270,12 +311,14 @@ class Snapshot:
 
     def lead(self, p: Passage) -> Passage:
         """The first passage of p's document (passages of a document have consecutive ids)."""
-        i = int(np.searchsorted(self._pids, p.id))
-        while i > 0 and p.doc_id is not None:
-            prev = self.passage(int(self._pids[i - 1]))
+        while p.doc_id is not None:
+            try:
+                prev = self.passage(p.id - 1)
+            except NotFoundError:
+                break
             if prev.doc_id != p.doc_id:
                 break
-            p, i = prev, i - 1
+            p = prev
         return p
 
 

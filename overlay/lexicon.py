@@ -44,15 +44,41 @@ class Lexicon:
     graph_word_id: Callable[[str], int | None]  # the snapshot's own lookup
 
     @classmethod
-    def of(cls, snap: Snapshot, tokenizer) -> Lexicon:
-        n = len(snap.vocab)
-        surfaces, kinds = [""] * n, np.full(n, "", dtype=object)
-        counts, valid = np.zeros(n, np.int64), np.zeros(n, bool)
-        for i, entry in enumerate(snap.vocab):
-            if entry is not None:
-                _key, surfaces[i], kinds[i], counts[i] = entry
-                valid[i] = True
-        return cls._build(surfaces, kinds, counts, valid, tokenizer, n, {}, snap.word_id)
+    def of(cls, snap: Snapshot, tokenizer, base: Lexicon | None = None) -> Lexicon:
+        """The snapshot's words; a live delta's words are appended to the published ones (`base`, when
+        given, is the lexicon of the same published version: only the delta's few words are new work)."""
+        if base is None:
+            n = snap.base_size
+            surfaces, kinds = [""] * n, np.full(n, "", dtype=object)
+            counts, valid = np.zeros(n, np.int64), np.zeros(n, bool)
+            for i, entry in enumerate(snap.vocab[:n]):
+                if entry is not None:
+                    _key, surfaces[i], kinds[i], counts[i] = entry
+                    valid[i] = True
+            base = cls._build(surfaces, kinds, counts, valid, tokenizer, n, {}, snap.word_id)
+        base = replace(base, graph_word_id=snap.word_id)
+        extra = [(e[1], e[2]) if e else ("", "concept") for e in snap.vocab[snap.base_size :]]
+        return base.with_words(extra) if extra else base
+
+    def published(self) -> Lexicon:
+        """The part that belongs to the published version (without a delta's or a prompt's words)."""
+        if len(self) == self.size:
+            return self
+        n = self.size
+        return replace(
+            self,
+            surfaces=self.surfaces[:n],
+            capitalized=self.capitalized[:n],
+            kinds=self.kinds[:n],
+            counts=self.counts[:n],
+            valid=self.valid[:n],
+            no_space=self.no_space[:n],
+            cjk=self.cjk[:n],
+            first={k: v[:n] for k, v in self.first.items()},
+            exact={k: v[:n] for k, v in self.exact.items()},
+            tie_rank={k: v[:n] for k, v in self.tie_rank.items()},
+            keys={},
+        )
 
     @classmethod
     def _build(cls, surfaces, kinds, counts, valid, tokenizer, size, keys, word_id) -> Lexicon:

@@ -131,14 +131,16 @@ class Runtime:
         backend: Backend,
         config: RuntimeConfig | None = None,
         adapter: str | None = None,
+        base: Lexicon | None = None,
     ) -> None:
+        """`base`: the lexicon of the same published version, reused when only a delta changed."""
         self.snap, self.backend, self.config, self.adapter = (
             snapshot,
             backend,
             config or RuntimeConfig(),
             adapter,
         )
-        self.lexicon = Lexicon.of(snapshot, backend.tokenizer)
+        self.lexicon = Lexicon.of(snapshot, backend.tokenizer, base)
         self.eos = np.array(sorted(backend.eos_ids))
 
     # -- one answer ---------------------------------------------------------------------------------

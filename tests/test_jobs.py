@@ -102,3 +102,16 @@ def test_cli_writes_stop_while_a_server_owns_the_workspace(cli, home: Path, smal
         cli("graph", "edge", "add", "moon", "Quux", expect=2)
         cli("graph", "stats")  # reads still work
     cli("graph", "ingest", doc)  # the server is gone: writes work again
+
+
+def test_a_fact_is_live_in_seconds(server: LiveServer) -> None:
+    h = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
+    r = h.post("/v1/graph/facts", json={"text": "Plimbo is a blue moon of Saturn. Plimbo has icy geysers."})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["delta"]["passages"] == 1 and body["snapshot_version"] == 1
+    ask = {"model": server.service.model_id, "messages": [{"role": "user", "content": "What is Plimbo?"}]}
+    answer = h.post("/v1/chat/completions", json=ask | {"max_tokens": 20}).json()
+    assert "Saturn" in answer["choices"][0]["message"]["content"]
+    assert h.get("/v1/graph/nodes/plimbo").json()["key"] == "plimbo"
+    assert h.post("/v1/graph/facts", json={"text": ""}).status_code == 400

@@ -105,6 +105,40 @@ def recall(
                 out.print(f"  {mark} {name:<8} {d[name]['text']}")
 
 
+@eval_app.command("edits")
+@handle_errors
+def edits(
+    file: Path,
+    details: Annotated[bool, typer.Option("--details", help="Each fact with every system's answers.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N lines.")] = None,
+    model: Model = None,
+    as_json: Json = False,
+) -> None:
+    """Knowledge edits: ingest each fact live (a delta, in a scratch copy), then ask, paraphrase, controls."""
+    from ..edits import edits as run_edits
+
+    rows = evaluate.read_jsonl(file, ("fact", "question", "paraphrase", "answers", "controls"))[:limit]
+    ws = Workspace()
+    runtime = open_runtime(ws, model=model)
+    with _progress("edits") as progress:
+        result = run_edits(runtime, ws, rows, progress=progress, details=details)
+    _report(
+        result,
+        as_json,
+        [
+            ("facts", "n"),
+            ("overlay efficacy", "overlay.efficacy"),
+            ("overlay paraphrase", "overlay.paraphrase"),
+            ("overlay specificity", "overlay.specificity"),
+            ("rag efficacy", "rag.efficacy"),
+            ("rag paraphrase", "rag.paraphrase"),
+            ("llm_only efficacy", "llm_only.efficacy"),
+            ("edit seconds p50", "edit_seconds.p50"),
+            ("edit seconds p95", "edit_seconds.p95"),
+        ],
+    )
+
+
 @bench_app.command("speed")
 @handle_errors
 def speed(

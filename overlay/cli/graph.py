@@ -44,10 +44,27 @@ def ingest(
     wiki: Annotated[bool, typer.Option("--wiki", help="Also ingest the bundled Wikipedia summaries.")] = False,
     exclude_titles: Annotated[Path | None, typer.Option(help="File of titles to skip (held-out eval).")] = None,
     source_name: Annotated[str | None, typer.Option(help="Name recorded for this source.")] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Make it live at once, as a delta over the current snapshot (small edits).")
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Add documents to the graph: one transaction, idempotent by content hash."""
-    ensure_not_served(Workspace())
+    ws = Workspace()
+    ensure_not_served(ws)
+    if live:
+        if wiki or not paths:
+            raise gs.GraphStoreError("--live is for small edits: give the files (not --wiki)")
+        summary = gs.quick_ingest(ws.graph_db, paths)
+        delta = gs.publish_delta(ws.graph_db, ws.snapshots)
+        data = summary.to_dict() | {"delta": delta.__dict__}
+        if as_json:
+            return emit_json(data)
+        out.print(
+            f"live over v{delta.base_version}: {delta.passages} passages and {delta.words} new words in the delta "
+            f"({delta.seconds:.2f}s); edges are recounted at the next `overlay graph publish`"
+        )
+        return None
     summary = gs.ingest_paths(
         Workspace().graph_db,
         paths or [],

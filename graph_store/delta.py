@@ -1,0 +1,108 @@
+"""Small edits live in seconds: a delta layered over the current snapshot, folded in at the next publish.
+
+A full publish recounts every edge and re-embeds what changed: fine for a corpus, too slow for one fact.
+`quick_ingest` writes the new passages (one transaction, like any ingest) but leaves the recount to the
+next full publish; `publish_delta` then writes what the runtime needs to use them at once (the passages
+added since the current snapshot, their vectors and their new words) into a `delta-*` folder and swaps the
+`delta` link atomically. `Snapshot.open` layers a delta whose base is the version it opens; a full publish
+removes the link, because the new version holds it all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import db
+from .embeddings import embed_texts, passage_embed_text
+from .errors import GraphStoreError
+from .ingest import IngestSummary, ingest_paths
+
+LINK = "delta"
+
+
+@dataclass(frozen=True)
+class DeltaInfo:
+    base_version: int
+    passages: int
+    words: int
+    seconds: float
+
+
+def quick_ingest(db_path: Path | str, paths: list[Path]) -> IngestSummary:
+    """Ingest without the full recount (marked stale; the next full publish recounts)."""
+    return ingest_paths(db_path, paths, progress=False, recount=False)
+
+
+def publish_delta(db_path: Path | str, snapshots_dir: Path | str) -> DeltaInfo:
+    """Make the passages added since the current snapshot live, layered over it; returns what it holds."""
+    from .snapshot import Snapshot  # snapshot imports this module's loader
+
+    t0 = time.perf_counter()
+    snapshots_dir = Path(snapshots_dir)
+    base = Snapshot.open(snapshots_dir, verify=False, with_delta=False)
+    first_pid = int(base.max_passage_id()) + 1
+    con = db.connect(db_path, read_only=False)
+    try:
+        rows = con.execute(
+            "SELECT id, title, doc_id, url, text FROM passages WHERE id >= ? ORDER BY id", [first_pid]
+        ).fetchall()
+        vocab = con.execute(
+            "SELECT id, key, surface, kind, count FROM nodes WHERE id >= ? ORDER BY id", [len(base.vocab)]
+        ).fetchall()
+    finally:
+        con.close()
+    passages = [{"id": i, "title": t, "doc_id": d, "url": u, "text": x} for i, t, d, u, x in rows]
+    vectors = embed_texts([passage_embed_text(p["title"], p["text"]) for p in passages], progress=False)
+    tmp = snapshots_dir / f".tmp-delta-{secrets.token_hex(6)}"
+    tmp.mkdir()
+    try:
+        doc = {
+            "base_version": base.version,
+            "passages": passages,
+            "vocab": [[i, k, s, kind, int(c or 0)] for i, k, s, kind, c in vocab],
+        }
+        (tmp / "delta.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        np.save(tmp / "vectors.npy", vectors.astype(np.float32))
+        final = snapshots_dir / f"delta-v{base.version:04d}-{secrets.token_hex(4)}"
+        os.rename(tmp, final)
+        link = snapshots_dir / f".{LINK}-{secrets.token_hex(4)}"
+        os.symlink(final.name, link)
+        os.replace(link, snapshots_dir / LINK)  # atomic: readers see the old delta or the new one
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in snapshots_dir.glob("delta-v*"):  # earlier deltas: superseded (this one holds them too)
+        if old.name != final.name:
+            shutil.rmtree(old, ignore_errors=True)
+    return DeltaInfo(base.version, len(passages), len(vocab), round(time.perf_counter() - t0, 3))
+
+
+def drop_delta(snapshots_dir: Path) -> None:
+    """After a full publish: the new version holds everything the delta did."""
+    (snapshots_dir / LINK).unlink(missing_ok=True)
+    for old in snapshots_dir.glob("delta-v*"):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_delta(snapshots_dir: Path, version: int) -> tuple[dict, np.ndarray] | None:
+    """The delta over `version`, or None (no delta, or one over another version)."""
+    link = snapshots_dir / LINK
+    try:
+        folder = snapshots_dir / os.readlink(link)
+        doc = json.loads((folder / "delta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if doc.get("base_version") != version:
+        return None
+    vectors = np.load(folder / "vectors.npy")
+    if len(vectors) != len(doc["passages"]):
+        raise GraphStoreError(f"{folder}: vectors and passages disagree (corrupt delta)")
+    return doc, vectors
