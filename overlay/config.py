@@ -24,7 +24,7 @@ class RuntimeConfig(BaseModel):
     trace_k: int = Field(12, ge=1, le=256, description="candidates kept per step in the trace")
 
     retrieval_k: int = Field(3, ge=0, le=20, description="passages retrieved for the prompt (graph prior)")
-    passages_in_prompt: int = Field(1, ge=0, le=5, description="top passages also put in the LLM prompt (hybrid)")
+    passages_in_prompt: int = Field(2, ge=0, le=5, description="top passages also put in the LLM prompt (hybrid)")
     beta: float = Field(2.0, ge=0.0, description="weight of the graph score g(c) against log P_llm(c | x)")
     w_activation: float = Field(0.5, description="g part: activation of prompt/passage words")
     activation_written: float = Field(0.4, ge=0.0, le=1.0, description="activation kept by a word once written")
