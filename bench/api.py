@@ -3,7 +3,8 @@
 Run `.venv/bin/python bench/api.py [--home DIR] [--requests N] [--out bench/results/api.json]` on a
 published workspace (default `OVERLAY_HOME`). One process: the same loaded model answers the same prompts
 through `Runtime.answer` directly and through a live uvicorn server on 127.0.0.1, side by side, so the
-overhead ratio is measured under the same machine load. Requests queue on the one model, so throughput
+overhead ratio is measured under the same machine load (the clients run in this process too, so they share
+its GIL with the server: the overhead reported is an upper bound). Requests queue on the one model, so throughput
 cannot grow with clients; what must hold is no 5xx and latency that grows only by the queue.
 """
 
@@ -23,10 +24,13 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from api import Service, create_app
-from overlay import RuntimeConfig, Workspace
-from overlay.cli.evals import DEV_RECALL
-from overlay.evaluate import read_jsonl
+# Run as a script, this file's folder comes first on sys.path and its name would shadow the `api` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from api import Service, create_app  # noqa: E402
+from overlay import RuntimeConfig, Workspace  # noqa: E402
+from overlay.cli.evals import DEV_RECALL  # noqa: E402
+from overlay.evaluate import read_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MAX_TOKENS = 32
@@ -95,6 +99,7 @@ def main() -> None:
         }
         print(f"{clients:>2} clients: {results['levels'][str(clients)]}", file=sys.stderr)
     server.should_exit = True
+    service.close()
     results["http_overhead"] = {
         "direct_mean_s": statistics.mean(direct),
         "http_mean_s": statistics.mean(serial),
