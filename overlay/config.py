@@ -34,7 +34,7 @@ class RuntimeConfig(BaseModel):
     w_next2: float = Field(0.0, description="g part: order-2 transition P(c | two previous words)")
     w_next: float = Field(0.0, description="g part: order-1 transition P(c | previous word)")
     w_verdict: float = Field(
-        3.0, description="g part: users' summed verdicts (feedback) on c after the same two words (bad = -1)"
+        5.0, description="g part: users' summed verdicts (feedback) on c after the same two words (bad = -1)"
     )
     tie_penalty: float = Field(0.3, ge=0.0, description="LLM part: penalty per log-rank inside a first-subword group")
     inexact_penalty: float = Field(

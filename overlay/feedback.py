@@ -16,7 +16,7 @@ from .errors import OverlayError
 
 # What one verdict adds to each rated path's `verdict` edge. A correction outweighs a confirmation: a
 # "bad" says this word is wrong right here; a "good" only says the answer was fine as a whole.
-WEIGHT = {1: 1 / 3, -1: -1.0}
+WEIGHT = {1: 0.2, -1: -1.0}
 
 
 def verdict_paths(trace: dict[str, Any], steps: list[int] | None = None) -> list[list[str]]:

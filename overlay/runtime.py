@@ -295,13 +295,13 @@ class Runtime:
 
     @staticmethod
     def _ngram_key(state: _State, cfg: RuntimeConfig) -> tuple[int, ...] | None:
-        """The last n-1 words, whose earlier successors are blocked; none across a sentence end, so a
-        sentence may open the way another did ("It is…") while its n-grams inside still never repeat."""
+        """The last n-1 words (punctuation skipped, as a reader would: "the sea, and the sea and" repeats),
+        whose earlier successors are blocked; a passage's own repeats pass as fresh copies (see `_mask`)."""
         n = cfg.block_ngram
-        if not n or len(state.words) < n - 1:
+        if not n:
             return None
-        key = tuple(state.words[len(state.words) - (n - 1) :])
-        return None if any(state.surfaces[-1 - i] in SENTENCE_END for i in range(n - 1)) else key
+        words = [w for w in state.words[-4 * n :] if state.lex.kinds[w] != "punct"][-(n - 1) :]
+        return tuple(words) if len(words) == n - 1 else None
 
     @staticmethod
     def _pick(score: np.ndarray, cfg: RuntimeConfig, index: int) -> int:
@@ -427,7 +427,7 @@ class Runtime:
         if copy_source is not None:
             state.copied.add(tuple(copy_source[:2]))
         key = self._ngram_key(state, cfg)
-        if key is not None:
+        if key is not None and state.lex.kinds[node] != "punct":
             state.seen.setdefault(key, set()).add(node)
         state.words.append(node)
         state.surfaces.append(text)
