@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-PART_NAMES = ("activation", "copy", "next2", "next")
+from .accumulator import PARTS as PART_NAMES
 
 
 def _edge_text(edge: dict[str, Any], passages: dict[int, str]) -> str:
@@ -18,6 +18,8 @@ def _edge_text(edge: dict[str, Any], passages: dict[int, str]) -> str:
         return f"copy of passage #{edge['passage']} {title} (word {edge['position']}, after {edge['match']} matching)"
     if rel == "activation":
         return f"active from {edge['from']}"
+    if rel == "verdict":
+        return f"users' verdict after {' '.join(edge['src'])} → {edge['dst']}: {edge['weight']:+.2f}"
     src = " ".join(edge["src"])
     return f"{rel} {src} → {edge['dst']} (w {edge['weight']:.2f}, ×{edge['count']}, passages {edge['passages']})"
 
@@ -52,7 +54,7 @@ def explain_steps(trace: dict[str, Any], first: int = 0, last: int | None = None
                 f"{c['score']:.2f}",
                 f"{c['llm']:.2f}",
                 f"{beta * c['graph']:.2f}",
-                *(f"{c['parts'][p]:.2f}" if c["parts"][p] else "" for p in PART_NAMES),
+                *(f"{c['parts'].get(p, 0):.2f}" if c["parts"].get(p) else "" for p in PART_NAMES),
             )
         lines = [Text("  " + _edge_text(e, titles), style="dim") for e in winner.get("edges", [])[:4]]
         blocks.append(Group(table, *lines, Text(f"  {step['n_candidates']:,} candidates scored", style="dim")))

@@ -24,6 +24,8 @@ def test_bad_answer_word_loses_after_publish(cli, home: Path, small_home: Path, 
     assert step["candidates"][step["chosen"]]["text"] != wrong
     loser = next(c for c in step["candidates"] if c["text"] == wrong)
     assert loser["parts"]["verdict"] == -1.0 and any(e["rel"] == "verdict" for e in loser["edges"])
+    assert "-1.00" in cli("explain", again["id"], "--top", "12").output  # the verdict column, as on the page
+    cli("explain", again["id"], "--html", home / "why.html")
     cli("graph", "undo", str(edit["edit_id"]))
     cli("graph", "publish")
     assert cli_json(cli, "ask", "What is a volcano?", "--max-words", "8")["text"] == first["text"]

@@ -1,5 +1,5 @@
 const T = JSON.parse(document.getElementById('trace-data').textContent);
-const PARTS = ['activation', 'copy', 'next2', 'next'];
+const PARTS = ['activation', 'copy', 'next2', 'next', 'verdict'];
 const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 document.querySelectorAll('.w').forEach(el => {
   const s = T.steps[+el.dataset.step], w = s.candidates[s.chosen];
@@ -31,6 +31,7 @@ function show(i, hover) {
   document.getElementById('edges').innerHTML = (win.edges || []).map(e => {
     if (e.rel === 'copy') { pids.add(e.passage); return `<li>copy: continues passage ${e.passage} at word ${e.position} (match of ${e.match})</li>`; }
     if (e.rel === 'activation') return `<li>activation from ${esc(e.from)}</li>`;
+    if (e.rel === 'verdict') return `<li>users' verdict after ${esc(e.src.join(' '))} → ${esc(e.dst)}: ${e.weight.toFixed(2)}</li>`;
     (e.passages || []).forEach(p => pids.add(p));
     return `<li>${e.rel}: ${esc(e.src.join(' '))} → ${esc(e.dst)} · weight ${e.weight.toFixed(3)} · count ${e.count} · passages ${e.passages.join(', ')}</li>`;
   }).join('') || '<li>no graph edge: chosen by the LLM among the graph\'s words</li>';
