@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,13 @@ schema = schemathesis.openapi.from_dict(create_app(None).openapi())
 
 
 @schema.parametrize()
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+# bounded in the suite; `bench/fuzz.py` runs many more (OVERLAY_FUZZ_EXAMPLES)
+@settings(
+    max_examples=int(os.environ.get("OVERLAY_FUZZ_EXAMPLES", "8")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
 def test_no_server_errors(case, fuzz_server: LiveServer) -> None:
     for headers in ({"Authorization": f"Bearer {KEY}"}, {}):
         response = case.call(base_url=fuzz_server.url, headers=headers)

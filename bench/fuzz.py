@@ -1,0 +1,56 @@
+"""Schema fuzzing with many more examples than the test suite: every operation, no 5xx.
+
+Run `.venv/bin/python bench/fuzz.py [--examples 200] [--out bench/results/fuzz.json]`. It runs the suite's
+Schemathesis test (a live server on 127.0.0.1 with the real model) with OVERLAY_FUZZ_EXAMPLES set, and
+records per-operation outcomes from pytest's JUnit report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--examples", type=int, default=200, help="Hypothesis examples per operation")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "fuzz.json")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "junit.xml"
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "tests/test_api_fuzz.py", f"--junitxml={report}"],
+            cwd=ROOT.parent,
+            env=os.environ | {"OVERLAY_FUZZ_EXAMPLES": str(args.examples)},
+        )
+        seconds = time.perf_counter() - t
+        cases = ET.parse(report).getroot().iter("testcase")
+        operations = {
+            c.get("name"): ("failed" if c.find("failure") is not None or c.find("error") is not None else "passed")
+            for c in cases
+        }
+    result = {
+        "examples_per_operation": args.examples,
+        "operations": operations,
+        "failed": sorted(k for k, v in operations.items() if v != "passed"),
+        "seconds": round(seconds, 1),
+        "exit_code": proc.returncode,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    sys.exit(proc.returncode)
+
+
+if __name__ == "__main__":
+    main()
