@@ -32,7 +32,10 @@ def main() -> None:
             [sys.executable, "-m", "pytest", "-q", "tests/test_api_fuzz.py", f"--junitxml={report}"],
             cwd=ROOT.parent,
             env=os.environ | {"OVERLAY_FUZZ_EXAMPLES": str(args.examples)},
+            capture_output=True,
+            text=True,
         )
+        print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
         seconds = time.perf_counter() - t
         cases = ET.parse(report).getroot().iter("testcase")
         operations = {
@@ -43,6 +46,7 @@ def main() -> None:
         "examples_per_operation": args.examples,
         "operations": operations,
         "failed": sorted(k for k, v in operations.items() if v != "passed"),
+        "summary": (proc.stdout.strip().splitlines() or [""])[-1],  # e.g. "20 passed in 45.37s": one per operation
         "seconds": round(seconds, 1),
         "exit_code": proc.returncode,
     }
