@@ -246,7 +246,8 @@ class Runtime:
         top = _top(sc.score, cfg.trace_k)
         if chosen not in top:
             top = np.append(top[: cfg.trace_k - 1], chosen)
-        cands = [self._candidate(int(c), state, sc) for c in top]
+        rows: dict[str, dict[int, Any]] = {}  # this step's next/next2 rows, read once for all candidates
+        cands = [self._candidate(int(c), state, sc, rows) for c in top]
         copy_source = sc.prop.copy_from.get(chosen) if sc.prop.parts["copy"][chosen] > 0 else None
         text = self.written_form(state, chosen, sc.cap)
         if copy_source is not None:  # a copied word is written as its passage writes it
@@ -312,7 +313,7 @@ class Runtime:
         p = np.exp(z) / np.exp(z).sum()
         return int(top[np.random.default_rng([cfg.seed, index]).choice(len(top), p=p)])
 
-    def _candidate(self, node: int, state: _State, sc: Scored) -> Candidate:
+    def _candidate(self, node: int, state: _State, sc: Scored, rows: dict[str, dict[int, Any]]) -> Candidate:
         parts = {name: float(sc.prop.parts[name][node]) for name in PARTS}
         return Candidate(
             node,
@@ -321,10 +322,12 @@ class Runtime:
             parts,
             float(sc.g[node]),
             float(sc.score[node]),
-            self._edges(node, state, sc.prop, parts),
+            self._edges(node, state, sc.prop, parts, rows),
         )
 
-    def _edges(self, node: int, state: _State, prop: Proposal, parts: dict[str, float]) -> list[dict[str, Any]]:
+    def _edges(
+        self, node: int, state: _State, prop: Proposal, parts: dict[str, float], rows: dict[str, dict[int, Any]]
+    ) -> list[dict[str, Any]]:
         """The edges and passages behind a candidate's graph parts (for the trace and explanations)."""
         edges: list[dict[str, Any]] = []
         if parts["copy"] and node in prop.copy_from:
@@ -334,15 +337,21 @@ class Runtime:
             edges.extend({"rel": "activation", "from": why} for why in state.acc.sources.get(node, []))
         words = state.words
         if parts["next"] and words:
-            edges.extend(self._edge("next", self.snap.next(words[-1], 64), words[-1:], node))
+            if "next" not in rows:
+                rows["next"] = {n.id: n for n in self.snap.next(words[-1], 64)}
+            edges.extend(self._edge("next", rows["next"].get(node), words[-1:]))
         if parts["next2"] and len(words) >= 2:
-            edges.extend(self._edge("next2", self.snap.next2(words[-2], words[-1], 64), words[-2:], node))
+            if "next2" not in rows:
+                rows["next2"] = {n.id: n for n in self.snap.next2(words[-2], words[-1], 64)}
+            edges.extend(self._edge("next2", rows["next2"].get(node), words[-2:]))
         if parts["verdict"]:
             ctx = ["</s>", "</s>", *(state.lex.surfaces[w] for w in words)][-2:]
             edges.append({"rel": "verdict", "src": ctx, "dst": state.lex.surfaces[node], "weight": parts["verdict"]})
         return edges
 
-    def _edge(self, rel: str, neighbors: list, src: list[int], node: int) -> list[dict[str, Any]]:
+    def _edge(self, rel: str, n: Any, src: list[int]) -> list[dict[str, Any]]:
+        if n is None:
+            return []
         return [
             {
                 "rel": rel,
@@ -352,8 +361,6 @@ class Runtime:
                 "count": n.count,
                 "passages": list(n.passages),
             }
-            for n in neighbors
-            if n.id == node
         ]
 
     @staticmethod
