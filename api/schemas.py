@@ -47,6 +47,10 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     n: int | None = Field(None, ge=1)
 
+    def plain_messages(self) -> list[dict[str, str]]:
+        """The messages as the runtime takes them: role and text."""
+        return [{"role": m.role, "content": m.text()} for m in self.messages]
+
     def stops(self) -> list[str]:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return [s for s in stops if s]

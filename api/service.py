@@ -7,16 +7,14 @@ end and commits the trace, even when the client goes away; the response only rea
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graph_store import Snapshot, apply_edit, connect, ingest_paths, publish, publish_delta, quick_ingest
+from graph_store import Snapshot, add_text_live, apply_edit, connect, ingest_paths, publish
 from overlay import Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace
 from selector import Backend, load_backend
 
@@ -98,13 +96,9 @@ class Service:
     def add_fact(self, text: str, title: str | None = None) -> dict:
         """A small edit, live at once: ingested without the recount and served as a delta."""
         t = time.perf_counter()
-        folder = self.workspace.home / "facts"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{uuid.uuid4().hex}.jsonl"
-        path.write_text(json.dumps({"text": text, "title": title}) + "\n", encoding="utf-8")
+        ws = self.workspace
         with self.graph_lock:
-            summary = quick_ingest(self.workspace.graph_db, [path])
-            delta = publish_delta(self.workspace.graph_db, self.workspace.snapshots)
+            summary, delta = add_text_live(ws.graph_db, ws.snapshots, text, ws.home / "facts", title)
             self.reload()
         return {
             "documents": summary.documents,
@@ -145,7 +139,7 @@ class Service:
 
     def answer(self, req: ChatRequest) -> Answer:
         cfg = self.request_config(req)
-        messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        messages = req.plain_messages()
         with self.lock:
             answer = self.runtime.answer(messages, cfg)
             self.traces.save(answer)
@@ -154,7 +148,7 @@ class Service:
     def stream(self, req: ChatRequest) -> tuple[str, Iterator[Step | Answer | Exception]]:
         """(trace id, items): each step as it is chosen, then the committed Answer (or the error)."""
         cfg = self.request_config(req)
-        messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        messages = req.plain_messages()
         out: queue.Queue = queue.Queue()
         with self.lock:  # the id is fixed before the first step, so the response can carry it from the start
             gen = self.runtime.stream(messages, cfg)

@@ -6,7 +6,7 @@ Writers work on the DuckDB graph (`graph.duckdb`); the runtime reads only publis
 from .counting import PROVENANCE_SAMPLE
 from .curation import Edit, apply_edit, apply_edits, edit_log, replay, resolve, undo
 from .db import END_ID, END_KEY, KEYED, RELATIONS, connect, transaction
-from .delta import DeltaInfo, publish_delta, quick_ingest
+from .delta import DeltaInfo, add_text_live, ingest_live, publish_delta, quick_ingest
 from .errors import GraphStoreError, IngestError, NotFoundError, SnapshotError, WorkspaceBusyError
 from .export import export_graph, import_edges, to_networkx
 from .ingest import IngestSummary, chunk_passages, ingest_paths
@@ -16,6 +16,8 @@ from .text import SENTENCE_END, Token, fold, is_cjk, join, needs_space, split
 
 __all__ = [
     "DeltaInfo",
+    "add_text_live",
+    "ingest_live",
     "publish_delta",
     "quick_ingest",
     "END_ID",

@@ -10,6 +10,7 @@ removes the link, because the new version holds it all.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -39,6 +40,23 @@ class DeltaInfo:
 def quick_ingest(db_path: Path | str, paths: list[Path]) -> IngestSummary:
     """Ingest without the full recount (marked stale; the next full publish recounts)."""
     return ingest_paths(db_path, paths, progress=False, recount=False)
+
+
+def ingest_live(db_path: Path | str, snapshots_dir: Path | str, paths: list[Path]) -> tuple[IngestSummary, DeltaInfo]:
+    """Small files, live at once: `quick_ingest` then `publish_delta`."""
+    return quick_ingest(db_path, paths), publish_delta(db_path, snapshots_dir)
+
+
+def add_text_live(
+    db_path: Path | str, snapshots_dir: Path | str, text: str, folder: Path, title: str | None = None
+) -> tuple[IngestSummary, DeltaInfo]:
+    """One short text (a fact) as its own document, live at once; the file it is ingested from stays in
+    `folder`. Its id comes from its content, so whatever else is live it is grouped with nothing else."""
+    doc_id = "fact:" + hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{doc_id.replace(':', '-')}.jsonl"
+    path.write_text(json.dumps({"id": doc_id, "title": title, "text": text}) + "\n", encoding="utf-8")
+    return ingest_live(db_path, snapshots_dir, [path])
 
 
 def publish_delta(db_path: Path | str, snapshots_dir: Path | str) -> DeltaInfo:

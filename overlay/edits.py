@@ -1,15 +1,13 @@
 """Knowledge edits, measured: a fact goes live as a delta, and answers use it at once.
 
 For each line, in a scratch copy of the workspace (its graph file copied, its published version shared
-read-only): ask the controls, ingest the fact and make it live (`quick_ingest` + `publish_delta`, then a
+read-only): ask the controls, ingest the fact and make it live (`add_text_live`: quick ingest + delta, then a
 runtime over the layered snapshot that reuses the published lexicon), ask the question and its paraphrase,
 ask the controls again. `edit_seconds` runs from submitting the fact to a runtime that can use it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -19,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from graph_store import Snapshot, publish_delta, quick_ingest
+from graph_store import Snapshot, add_text_live
 
 from .config import RuntimeConfig
 from .evaluate import Progress, _contains, plain_answer, rag_prompt
@@ -40,11 +38,7 @@ def scratch_workspace(ws: Workspace, into: Path) -> Workspace:
 def make_live(ws: Workspace, fact: str, rt: Runtime) -> tuple[Runtime, float]:
     """Ingest one fact and serve it at once; returns the runtime that can use it and the seconds it took."""
     t = time.perf_counter()
-    doc_id = "fact:" + hashlib.sha256(fact.encode()).hexdigest()[:12]  # its own document, whatever else is live
-    path = ws.home / f"{doc_id.replace(':', '-')}.jsonl"
-    path.write_text(json.dumps({"id": doc_id, "text": fact}) + "\n", encoding="utf-8")
-    quick_ingest(ws.graph_db, [path])
-    publish_delta(ws.graph_db, ws.snapshots)
+    add_text_live(ws.graph_db, ws.snapshots, fact, ws.home)
     live = Runtime(Snapshot.open(ws.snapshots, verify=False), rt.backend, rt.config, base=rt.lexicon.published())
     return live, time.perf_counter() - t
 

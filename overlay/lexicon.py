@@ -19,6 +19,8 @@ from selector import WordTable
 
 Spelling = tuple[bool, bool]  # (capitalised, leading space)
 SPELLINGS: tuple[Spelling, ...] = ((False, False), (False, True), (True, False), (True, True))
+PER_NODE = ("surfaces", "capitalized", "kinds", "counts", "valid", "no_space", "cjk")  # index = node id
+PER_SPELLING = ("first", "exact", "tie_rank")  # {(cap, space): array indexed by node id}
 
 
 def cased(surface: str, cap: bool = True) -> str:
@@ -64,21 +66,16 @@ class Lexicon:
         """The part that belongs to the published version (without a delta's or a prompt's words)."""
         if len(self) == self.size:
             return self
-        n = self.size
-        return replace(
-            self,
-            surfaces=self.surfaces[:n],
-            capitalized=self.capitalized[:n],
-            kinds=self.kinds[:n],
-            counts=self.counts[:n],
-            valid=self.valid[:n],
-            no_space=self.no_space[:n],
-            cjk=self.cjk[:n],
-            first={k: v[:n] for k, v in self.first.items()},
-            exact={k: v[:n] for k, v in self.exact.items()},
-            tie_rank={k: v[:n] for k, v in self.tie_rank.items()},
-            keys={},
-        )
+        return replace(self, **self._per_node(lambda v, name, key: v[: self.size]), keys={})
+
+    def _per_node(self, f) -> dict:
+        """Every per-node field mapped by f(value, field name, spelling or None), as `replace` arguments."""
+        out = {name: f(getattr(self, name), name, None) for name in PER_NODE}
+        return out | {name: {k: f(v, name, k) for k, v in getattr(self, name).items()} for name in PER_SPELLING}
+
+    def _field(self, name: str, key: Spelling | None):
+        value = getattr(self, name)
+        return value if key is None else value[key]
 
     @classmethod
     def _build(cls, surfaces, kinds, counts, valid, tokenizer, size, keys, word_id) -> Lexicon:
@@ -123,22 +120,12 @@ class Lexicon:
             {},
             self.graph_word_id,
         )
-        cat = np.concatenate
+        # a session word is proposed by the prompt, so it only has to beat the subword itself
+        extra = replace(extra, tie_rank={k: np.ones(len(words), np.int64) for k in extra.tie_rank})
         base = len(self)
         return replace(
             self,
-            surfaces=self.surfaces + extra.surfaces,
-            capitalized=self.capitalized + extra.capitalized,
-            kinds=cat([self.kinds, extra.kinds]),
-            counts=cat([self.counts, extra.counts]),
-            valid=cat([self.valid, extra.valid]),
-            no_space=cat([self.no_space, extra.no_space]),
-            cjk=cat([self.cjk, extra.cjk]),
-            first={k: cat([v, extra.first[k]]) for k, v in self.first.items()},
-            exact={k: cat([v, extra.exact[k]]) for k, v in self.exact.items()},
-            # a session word is proposed by the prompt, so it only has to beat the subword itself
-            tie_rank={k: cat([v, np.ones(len(words), np.int64)]) for k, v in self.tie_rank.items()},
-            tables=self.tables,
+            **self._per_node(lambda v, name, key: _cat(v, extra._field(name, key))),
             keys={**self.keys, **{fold(s): base + i for i, (s, _) in enumerate(words)}},
         )
 
@@ -153,6 +140,14 @@ class Lexicon:
     def ids(self, node: int, cap: bool, space: bool) -> list[int]:
         """All subword ids of a node as it would be fed after the context."""
         if node < self.size:
-            return self.tables[cap].ids(node, space)
-        tokenizer = self.tables[0].tokenizer
-        return list(tokenizer.encode((" " if space else "") + self.written(node, cap), add_special_tokens=False))
+            return self.tables[cap].ids(node, space)  # cached per published node
+        return self.spell(self.written(node, cap), space)
+
+    def spell(self, text: str, space: bool) -> list[int]:
+        """Subword ids of any written text, fed after the context (with a leading space or not)."""
+        return list(self.tables[0].tokenizer.encode((" " if space else "") + text, add_special_tokens=False))
+
+
+def _cat(a, b):
+    """Two per-node fields end to end (lists of surfaces, or arrays)."""
+    return a + b if isinstance(a, list) else np.concatenate([a, b])

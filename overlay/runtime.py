@@ -394,7 +394,7 @@ class Runtime:
         for cap in (False, True):
             if text == lex.written(node, cap):
                 return lex.ids(node, cap, space)
-        return list(lex.tables[0].tokenizer.encode((" " if space else "") + text, add_special_tokens=False))
+        return lex.spell(text, space)
 
     def commit(
         self, state: _State, session: Session, step: Step, logprobs: np.ndarray, cfg: RuntimeConfig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -37,3 +38,9 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def serve_copy(source: Path, home: Path, backend, api_key: str | None = KEY) -> LiveServer:
+    """A live server over a copy of a published workspace (so a test may change it freely)."""
+    shutil.copytree(source, home, symlinks=True)
+    return LiveServer(home, backend, api_key)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,14 +9,12 @@ import httpx
 import openai
 import pytest
 
-from tests.live_server import KEY, LiveServer
+from tests.live_server import KEY, LiveServer, serve_copy
 
 
 @pytest.fixture(scope="module")
 def served(backend, small_home: Path, tmp_path_factory: pytest.TempPathFactory):
-    home = tmp_path_factory.mktemp("api") / "ws"
-    shutil.copytree(small_home, home, symlinks=True)
-    with LiveServer(home, backend, KEY) as server:
+    with serve_copy(small_home, tmp_path_factory.mktemp("api") / "ws", backend) as server:
         yield server
 
 
@@ -167,9 +164,7 @@ def test_trace_pages(served, client, model_id) -> None:
 
 
 def test_without_key_reads_are_open_and_writes_refused(backend, small_home: Path, tmp_path: Path) -> None:
-    home = tmp_path / "ws"
-    shutil.copytree(small_home, home, symlinks=True)
-    with LiveServer(home, backend, None) as server, httpx.Client(base_url=server.url) as h:
+    with serve_copy(small_home, tmp_path / "ws", backend, None) as server, httpx.Client(base_url=server.url) as h:
         assert h.get("/v1/models").status_code == 200
         r = h.post("/v1/graph/edges", json={"rel": "link", "src": "volcano", "dst": "sea"})
         assert r.status_code == 403 and "OVERLAY_API_KEY" in r.json()["error"]["message"]

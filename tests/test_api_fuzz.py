@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api import create_app
-from tests.live_server import KEY, LiveServer
+from tests.live_server import KEY, LiveServer, serve_copy
 
 
 @pytest.fixture(scope="module")
 def fuzz_server(backend, small_home: Path, tmp_path_factory: pytest.TempPathFactory):
-    home = tmp_path_factory.mktemp("fuzz") / "ws"
-    shutil.copytree(small_home, home, symlinks=True)
-    with LiveServer(home, backend, KEY) as server:
+    with serve_copy(small_home, tmp_path_factory.mktemp("fuzz") / "ws", backend) as server:
         yield server
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from api.jobs import Job, Jobs
 from tests.conftest import fingerprint
-from tests.live_server import KEY, LiveServer
+from tests.live_server import KEY, LiveServer, serve_copy
 
 
 def wait(h: httpx.Client, job: dict, timeout: float = 300) -> dict:
@@ -26,9 +26,7 @@ def wait(h: httpx.Client, job: dict, timeout: float = 300) -> dict:
 
 @pytest.fixture
 def server(backend, small_home: Path, tmp_path: Path):
-    home = tmp_path / "ws"
-    shutil.copytree(small_home, home, symlinks=True)
-    with LiveServer(home, backend, KEY) as live:
+    with serve_copy(small_home, tmp_path / "ws", backend) as live:
         yield live
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from overlay import RuntimeConfig, TraceStore
-from tests.live_server import KEY, LiveServer
+from tests.live_server import KEY, serve_copy
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
@@ -28,9 +28,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 def test_clicking_a_word_shows_the_candidates_it_beat(backend, small_home: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    home = tmp_path / "ws"
-    shutil.copytree(small_home, home, symlinks=True)
-    with LiveServer(home, backend, KEY) as server:
+    with serve_copy(small_home, tmp_path / "ws", backend) as server:
         answer = server.service.runtime.answer("What is a volcano?", RuntimeConfig(max_words=16))
         server.service.traces.save(answer)
         step = answer.steps[2]

@@ -55,8 +55,7 @@ def ingest(
     if live:
         if wiki or not paths:
             raise gs.GraphStoreError("--live is for small edits: give the files (not --wiki)")
-        summary = gs.quick_ingest(ws.graph_db, paths)
-        delta = gs.publish_delta(ws.graph_db, ws.snapshots)
+        summary, delta = gs.ingest_live(ws.graph_db, ws.snapshots, paths)
         data = summary.to_dict() | {"delta": delta.__dict__}
         if as_json:
             return emit_json(data)
