@@ -11,6 +11,8 @@ from selector.assets import (
 )
 from selector.backend import BACKENDS, Backend, HFBackend, Session, load_backend
 from selector.errors import AssetMissingError, ModelLoadError, SelectorError
+from selector.lora import attach_adapter
+from selector.probing import Forward, ProbeModel
 from selector.wordmap import WordTable
 
 __all__ = [
@@ -19,6 +21,9 @@ __all__ = [
     "HFBackend",
     "Session",
     "WordTable",
+    "Forward",
+    "ProbeModel",
+    "attach_adapter",
     "load_backend",
     "DEFAULT_MODEL_NAME",
     "AssetMissingError",

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
+from adapters import AdapterError  # the CLI is the shell over every package
 from graph_store import GraphStoreError
 from selector import SelectorError
 
@@ -20,7 +21,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Errors a user can act on: exit 2 (bad usage or input), message on stderr, no traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (GraphStoreError, SelectorError, OverlayError)
+USER_ERRORS: tuple[type[Exception], ...] = (AdapterError, GraphStoreError, SelectorError, OverlayError)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

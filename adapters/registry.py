@@ -1,0 +1,169 @@
+"""The adapter registry: `OVERLAY_HOME/adapters/NAME/` holds safetensors weights and `manifest.json`.
+
+Only registry names are loadable. A name is a short slug (no separators, no `..`), and the folder it maps
+to must sit inside the registry. Every file is listed in the manifest with its sha256 and re-checked on
+open, so a tampered or half-written adapter is refused. The active adapter is one small JSON file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from adapters.errors import AdapterError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MANIFEST = "manifest.json"
+ACTIVE = "active.json"
+
+
+class Manifest(BaseModel):
+    """What an adapter is, how it was made, and whether its imprint was verified."""
+
+    name: str
+    base_model: dict[str, str] = Field(description="id and checksum of the model the adapter was trained on")
+    tracks: list[str] = Field(default_factory=list, description="track ids distilled into it")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, int] = Field(default_factory=dict, description="sizes of the training and held-out sets")
+    report: dict[str, Any] | None = Field(None, description="the imprint report (adapters.verify)")
+    verified: bool = False
+    files: dict[str, str] = Field(default_factory=dict, description="file name -> sha256")
+    created: str = ""
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name) or ".." in name:
+        raise AdapterError(
+            f"invalid adapter name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit (no path separators, no '..')"
+        )
+    return name
+
+
+def root(home: Path) -> Path:
+    return Path(home) / "adapters"
+
+
+def folder(home: Path, name: str) -> Path:
+    """The folder for `name`, guaranteed to be a direct child of the registry."""
+    base = root(home).resolve()
+    path = (base / validate_name(name)).resolve()
+    if path.parent != base:
+        raise AdapterError(f"adapter name {name!r} escapes the adapter folder")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def install(home: Path, name: str, staged: Path, manifest: Manifest, replace: bool = False) -> Path:
+    """Move a finished adapter folder into the registry under `name`, with its files' checksums."""
+    target = folder(home, name)
+    if target.exists() and not replace:
+        raise AdapterError(f"adapter {name!r} already exists; remove it first or pass --replace")
+    manifest = manifest.model_copy(
+        update={
+            "name": name,
+            "files": {p.name: _sha256(p) for p in sorted(staged.iterdir()) if p.is_file() and p.name != MANIFEST},
+        }
+    )
+    _write_json(staged / MANIFEST, manifest.model_dump())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(staged, target)
+    return target
+
+
+def update_manifest(home: Path, name: str, **changes: Any) -> Manifest:
+    """Change manifest fields (not files) of an installed adapter, atomically."""
+    path, manifest = open_adapter(home, name)
+    manifest = manifest.model_copy(update=changes)
+    _write_json(path / MANIFEST, manifest.model_dump())
+    return manifest
+
+
+def read_manifest(home: Path, name: str) -> Manifest:
+    path = folder(home, name)
+    if not (path / MANIFEST).is_file():
+        raise AdapterError(f"no adapter named {name!r} in {root(home)}")
+    try:
+        return Manifest.model_validate_json((path / MANIFEST).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise AdapterError(f"adapter {name!r} has an unreadable manifest: {exc}") from None
+
+
+def open_adapter(home: Path, name: str) -> tuple[Path, Manifest]:
+    """The folder and manifest of `name`, after checking every listed file's sha256 (and that no weights
+    file is unlisted)."""
+    manifest = read_manifest(home, name)
+    path = folder(home, name)
+    if not manifest.files:
+        raise AdapterError(f"adapter {name!r} lists no files in its manifest")
+    for file, digest in manifest.files.items():
+        target = path / file
+        if Path(file).name != file or not target.is_file():
+            raise AdapterError(f"adapter {name!r} is missing {file}")
+        if _sha256(target) != digest:
+            raise AdapterError(f"adapter {name!r} fails its checksum ({file} was changed); refusing to load it")
+    unlisted = [p.name for p in path.iterdir() if p.is_file() and p.name not in manifest.files and p.name != MANIFEST]
+    if unlisted:
+        raise AdapterError(f"adapter {name!r} has files its manifest does not list: {', '.join(sorted(unlisted))}")
+    return path, manifest
+
+
+def names(home: Path) -> list[str]:
+    base = root(home)
+    return sorted(p.name for p in base.iterdir() if (p / MANIFEST).is_file()) if base.is_dir() else []
+
+
+def remove(home: Path, name: str) -> None:
+    path = folder(home, name)
+    if not path.is_dir():
+        raise AdapterError(f"no adapter named {name!r} in {root(home)}")
+    if (active_adapter(home) or {}).get("name") == name:
+        deactivate(home)
+    shutil.rmtree(path)
+
+
+def activate(home: Path, name: str, force: bool = False) -> dict[str, Any]:
+    """Make `name` the runtime's adapter. An unverified one needs `force`, and the flag is kept so every
+    trace made with it says so."""
+    _, manifest = open_adapter(home, name)
+    if not manifest.verified and not force:
+        raise AdapterError(f"adapter {name!r} is not verified; pass --force to activate it anyway")
+    state = {"name": name, "verified": manifest.verified, "forced": not manifest.verified}
+    root(home).mkdir(parents=True, exist_ok=True)
+    _write_json(root(home) / ACTIVE, state)
+    return state
+
+
+def deactivate(home: Path) -> None:
+    (root(home) / ACTIVE).unlink(missing_ok=True)
+
+
+def active_adapter(home: Path) -> dict[str, Any] | None:
+    path = root(home) / ACTIVE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
