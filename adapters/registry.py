@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from adapters.errors import AdapterError
+from selector import AdapterRef
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MANIFEST = "manifest.json"
@@ -167,3 +168,17 @@ def active_adapter(home: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return None
+
+
+def reference(home: Path, name: str, force: bool = False) -> AdapterRef:
+    """A checked reference to `name` for a backend to attach: files verified; unverified only with force."""
+    path, manifest = open_adapter(home, name)
+    if not manifest.verified and not force:
+        raise AdapterError(f"adapter {name!r} is not verified; pass --force to use it anyway")
+    return AdapterRef(name, path, manifest.verified)
+
+
+def active_reference(home: Path) -> AdapterRef | None:
+    """The active adapter, re-checked (a tampered file is refused even after activation)."""
+    state = active_adapter(home)
+    return None if state is None else reference(home, state["name"], force=bool(state.get("forced")))

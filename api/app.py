@@ -78,18 +78,20 @@ def health(svc: Svc) -> dict:
 
 @router.get("/v1/models")
 def models(svc: Svc) -> dict:
-    return {"object": "list", "data": [_model(svc)]}
+    return {"object": "list", "data": [_model(svc, m) for m in svc.model_ids]}
 
 
 @router.get("/v1/models/{model_id:path}")
 def model(model_id: str, svc: Svc) -> dict:
-    if model_id != svc.model_id:
+    if model_id not in svc.model_ids:
         raise APIError(404, f"the model {model_id!r} does not exist", "model", "model_not_found")
-    return _model(svc)
+    return _model(svc, model_id)
 
 
-def _model(svc: Service) -> dict:
-    return {"id": svc.model_id, "object": "model", "created": now(), "owned_by": "overlay"}
+def _model(svc: Service, model_id: str) -> dict:
+    adapter = svc.backend.adapter if model_id != svc.backend.model_id else None
+    extra = {} if adapter is None else {"adapter": adapter.name, "verified": adapter.verified}
+    return {"id": model_id, "object": "model", "created": now(), "owned_by": "overlay", **extra}
 
 
 # ------------------------------------------------------------------ traces
@@ -213,10 +215,15 @@ async def job_submit(request: Request, svc: Svc) -> dict:
         except ValueError:
             raise APIError(400, 'send JSON {"kind": "publish"} or a multipart form with kind and file') from None
         kind, upload = (body.get("kind") if isinstance(body, dict) else None), None
-    if kind not in ("ingest", "publish"):
-        raise APIError(400, "kind: expected 'ingest' (with a file) or 'publish'", "kind")
+    if kind not in ("ingest", "publish", "distill"):
+        raise APIError(400, "kind: expected 'ingest' (with a file), 'publish' or 'distill'", "kind")
     if kind == "publish":
         return svc.jobs.submit("publish").to_dict()
+    if kind == "distill":
+        if upload is not None or ctype.startswith("multipart/form-data"):
+            raise APIError(400, "distill: send JSON {kind, name, tracks, config}", "kind")
+        params = svc.check_distill({k: v for k, v in body.items() if k != "kind"})
+        return svc.jobs.submit("distill", params).to_dict()
     if upload is None or isinstance(upload, str):
         raise APIError(400, "file: an ingest job needs an uploaded file", "file")
     name = Path(upload.filename or "upload.txt").name

@@ -7,6 +7,7 @@ end and commits the trace, even when the client goes away; the response only rea
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters import AdapterError, registry
+from adapters.pipeline import DistillSpec, check, distill_adapter
 from graph_store import Snapshot, add_text_live, apply_edit, connect, ingest_paths, publish
 from overlay import Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace
 from selector import Backend, load_backend
@@ -47,11 +50,29 @@ class Service:
         backend: Backend | None = None,
     ) -> Service:
         """Load the model (or share a loaded `backend`), open the trace store and the current snapshot."""
-        svc = cls(workspace, backend or load_backend(model), config or RuntimeConfig(), api_key)
+        if backend is None:
+            backend = load_backend(model, adapter=registry.active_reference(workspace.home))
+        svc = cls(workspace, backend, config or RuntimeConfig(), api_key)
         svc.traces = TraceStore(workspace.traces_db)
         svc.reload()
-        svc.jobs = Jobs(workspace.home / "jobs", {"ingest": svc._ingest_job, "publish": svc._publish_job})
+        handlers = {"ingest": svc._ingest_job, "publish": svc._publish_job, "distill": svc._distill_job}
+        svc.jobs = Jobs(workspace.home / "jobs", handlers)
         return svc
+
+    def _distill_job(self, job: Job, progress) -> dict:
+        """Trains on its own copy of the base model; the served model is untouched until an activation
+        and a restart."""
+        spec = DistillSpec.model_validate(job.params)
+        return distill_adapter(self.workspace.home, spec, self.jobs.work_dir(job.id), progress)
+
+    def check_distill(self, params: dict) -> dict:
+        """Validate a distillation request before it is queued (400 on a bad name, track or setting)."""
+        try:
+            spec = DistillSpec.model_validate(params)
+            check(self.workspace.home, spec)
+        except (ValueError, AdapterError) as exc:
+            raise APIError(400, f"distill: {exc}", "distill") from None
+        return spec.model_dump()
 
     def close(self) -> None:
         if self.jobs:
@@ -110,16 +131,29 @@ class Service:
 
     @property
     def model_id(self) -> str:
-        return self.backend.model_id
+        """The default model id: base+adapter when an adapter is attached."""
+        return self.model_ids[-1]
 
-    def request_config(self, req: ChatRequest) -> RuntimeConfig:
-        if req.model != self.model_id:
+    @property
+    def model_ids(self) -> list[str]:
+        """The base model, and the base with the attached adapter (the two `model` values accepted)."""
+        adapter = self.backend.adapter
+        base = self.backend.model_id
+        return [base] if adapter is None else [base, f"{base}+{adapter.name}"]
+
+    def selector(self, model: str):
+        """The context a request's answer runs in: the adapter on, or switched off for the base id."""
+        if model not in self.model_ids:
             raise APIError(
                 404,
-                f"the model {req.model!r} does not exist; this server serves {self.model_id!r}",
+                f"the model {model!r} does not exist; this server serves {', '.join(map(repr, self.model_ids))}",
                 "model",
                 "model_not_found",
             )
+        return self.backend.base_only() if model != self.model_ids[-1] else contextlib.nullcontext()
+
+    def request_config(self, req: ChatRequest) -> RuntimeConfig:
+        self.selector(req.model)
         if req.n not in (None, 1):
             raise APIError(400, "n > 1 is not supported: ask once per answer", "n", "unsupported_value")
         stops = req.stops()
@@ -140,7 +174,7 @@ class Service:
     def answer(self, req: ChatRequest) -> Answer:
         cfg = self.request_config(req)
         messages = req.plain_messages()
-        with self.lock:
+        with self.lock, self.selector(req.model):
             answer = self.runtime.answer(messages, cfg)
             self.traces.save(answer)
         return answer
@@ -155,7 +189,7 @@ class Service:
 
         def work() -> None:
             try:
-                with self.lock:
+                with self.lock, self.selector(req.model):
                     for step in gen:
                         out.put(step)
                     self.traces.save(gen.answer)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from graph_store import END_ID, SENTENCE_END, Snapshot, is_cjk, join, needs_space, split
-from selector import Backend, Session, load_backend
+from selector import AdapterRef, Backend, Session, load_backend
 
 from .accumulator import PARTS, Accumulator, Proposal
 from .config import RuntimeConfig
@@ -513,7 +513,7 @@ class Generation:
             snapshot_version=rt.snap.version,
             model_id=backend.model_id,
             model_checksum=backend.checksum,
-            adapter=rt.adapter,
+            adapter=rt.adapter or backend.adapter_label,
             usage=usage,
             timings={
                 "seconds": elapsed,
@@ -529,7 +529,9 @@ def open_runtime(
     model: str | Path | None = None,
     version: int | None = None,
     config: RuntimeConfig | None = None,
+    adapter: AdapterRef | None = None,
 ) -> Runtime:
-    """The current (or a given) snapshot of a workspace with a selector model: ready to answer."""
+    """The current (or a given) snapshot of a workspace with a selector model (and the adapter the caller
+    resolved from the registry, if any): ready to answer."""
     snap = Snapshot.open(ws.snapshots, version=version)
-    return Runtime(snap, load_backend(model), config)
+    return Runtime(snap, load_backend(model, adapter=adapter), config)

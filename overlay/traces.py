@@ -145,6 +145,14 @@ class TraceStore:
         return trace
 
     @_locked
+    def answer_texts(self, limit: int = 100_000) -> list[tuple[str, Any, str]]:
+        """(id, prompt, text) of the newest answers: the chosen word sequences that track mining reads."""
+        rows = self.con.execute(
+            "SELECT id, prompt, text FROM answers ORDER BY created_at DESC, id LIMIT ?", [limit]
+        ).fetchall()
+        return [(i, json.loads(p), t) for i, p, t in rows]
+
+    @_locked
     def list(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self.con.execute(
             "SELECT id, created_at::VARCHAR, left(prompt::VARCHAR, 80), left(text, 80), snapshot_version, adapter "

@@ -11,7 +11,7 @@ from selector.assets import (
 )
 from selector.backend import BACKENDS, Backend, HFBackend, Session, load_backend
 from selector.errors import AssetMissingError, ModelLoadError, SelectorError
-from selector.lora import attach_adapter
+from selector.lora import AdapterRef, attach_adapter, quiet_peft
 from selector.probing import Forward, ProbeModel
 from selector.wordmap import WordTable
 
@@ -24,6 +24,8 @@ __all__ = [
     "Forward",
     "ProbeModel",
     "attach_adapter",
+    "AdapterRef",
+    "quiet_peft",
     "load_backend",
     "DEFAULT_MODEL_NAME",
     "AssetMissingError",

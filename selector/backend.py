@@ -7,6 +7,8 @@ A remote backend (an OpenAI-compatible completions server returning log-probs) f
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +17,7 @@ import numpy as np
 
 from .assets import LoadedModel, load_model
 from .errors import SelectorError
+from .lora import AdapterRef, attach_adapter
 
 
 @dataclass
@@ -31,6 +34,9 @@ class Backend(Protocol):
     checksum: str
     tokenizer: Any
     eos_ids: frozenset[int]
+    adapter_label: str | None
+
+    def base_only(self) -> contextlib.AbstractContextManager[None]: ...
 
     def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]: ...
 
@@ -46,10 +52,14 @@ class Backend(Protocol):
 class HFBackend:
     """In-process transformers model (CPU, float32) with a KV cache kept across steps."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, adapter: AdapterRef | None = None) -> None:
         import torch
 
         self.torch = torch
+        if adapter is not None:
+            loaded = attach_adapter(loaded, adapter.folder, adapter.name)
+        self.adapter = adapter
+        self._adapter_on = adapter is not None
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.model_id, self.checksum, self.path = loaded.model_id, loaded.checksum, loaded.path
         eos = {self.tokenizer.eos_token_id}
@@ -59,6 +69,24 @@ class HFBackend:
                 eos.add(tid)
         self.eos_ids = frozenset(i for i in eos if i is not None)
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    @property
+    def adapter_label(self) -> str | None:
+        """The adapter shaping the current answers (None with none attached, or while it is switched off)."""
+        return self.adapter.label if self.adapter is not None and self._adapter_on else None
+
+    @contextlib.contextmanager
+    def base_only(self) -> Iterator[None]:
+        """Answer with the adapter switched off (peft's switch; the weights stay loaded)."""
+        if self.adapter is None:
+            yield
+            return
+        self._adapter_on = False
+        try:
+            with self.model.disable_adapter():
+                yield
+        finally:
+            self._adapter_on = True
 
     def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]:
         """Chat messages go through the model's chat template; plain text is a continuation."""
@@ -125,8 +153,9 @@ class HFBackend:
 BACKENDS: dict[str, type] = {"hf": HFBackend}
 
 
-def load_backend(model: str | Path | None = None, backend: str = "hf") -> Backend:
-    """A backend by registry name, over a model folder (None: the bundled SmolLM2)."""
+def load_backend(model: str | Path | None = None, backend: str = "hf", adapter: AdapterRef | None = None) -> Backend:
+    """A backend by registry name, over a model folder (None: the bundled SmolLM2), with an optional
+    LoRA adapter attached."""
     if backend not in BACKENDS:
         raise SelectorError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    return BACKENDS[backend](load_model(model))
+    return BACKENDS[backend](load_model(model), adapter)

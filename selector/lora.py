@@ -7,7 +7,10 @@ adapter folder can never execute code on load.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import contextlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from selector.assets import LoadedModel
@@ -15,6 +18,28 @@ from selector.errors import ModelLoadError
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft calls a transformers 5 method that warns it is deprecated on every wrap; the warning is not ours."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """An adapter the caller has already checked (registry name, verified files): what a backend attaches."""
+
+    name: str
+    folder: Path
+    verified: bool = True
+
+    @property
+    def label(self) -> str:
+        """How traces name it: an unverified adapter says so in every answer made with it."""
+        return self.name if self.verified else f"{self.name} (unverified, forced)"
 
 
 def attach_adapter(loaded: LoadedModel, folder: Path, name: str = "default") -> LoadedModel:
@@ -30,7 +55,8 @@ def attach_adapter(loaded: LoadedModel, folder: Path, name: str = "default") -> 
     try:
         config = PeftConfig.from_pretrained(str(folder), local_files_only=True)
         config.inference_mode = True
-        model = get_peft_model(loaded.model, config, adapter_name=name)
+        with quiet_peft():
+            model = get_peft_model(loaded.model, config, adapter_name=name)
         result = set_peft_model_state_dict(model, load_file(str(weights)), adapter_name=name)
     except Exception as exc:  # any loader failure is one typed error with its cause
         raise ModelLoadError(f"Could not attach the adapter in {folder}: {exc}") from exc

@@ -174,12 +174,13 @@ def _random_adapter(home: Path, name: str) -> Path:
     from peft import LoraConfig, get_peft_model
 
     from adapters import registry
-    from selector import load_model
+    from selector import load_model, quiet_peft
 
     loaded = load_model()
     staged = home / "staged"
     config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
-    get_peft_model(loaded.model, config).save_pretrained(staged)
+    with quiet_peft():
+        get_peft_model(loaded.model, config).save_pretrained(staged)
     manifest = registry.Manifest(name=name, base_model={"id": loaded.model_id, "checksum": loaded.checksum})
     return registry.install(home, name, staged, manifest)
 

@@ -261,3 +261,41 @@ figure{{margin:18px 0}}img{{max-width:100%;border:1px solid #eee}}blockquote{{co
 <table>{rows}</table>{figures}<p><a href="report.json">report.json</a></p></body></html>"""
     _write_atomic(out / "index.html", page)
     return out / "index.html"
+
+
+def imprint_plots(report: dict[str, Any], out: Path) -> list[str]:
+    """Plots of an adapter's imprint report: drift per layer at track vs control positions, and the
+    log-prob of the continuations before and after, per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    inside = report["internal"]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.plot(inside["drift_track"], label="track positions")
+    ax.plot(inside["drift_control"], label="control positions")
+    ax.set_xlabel("hidden index")
+    ax.set_ylabel("cosine distance to base")
+    ax.set_title(f"drift against the base (selectivity {inside['drift_selectivity']}×)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "drift.png", dpi=90)
+    plt.close(fig)
+    variants = {**report["efficacy"]["by_variant"], **report["generalisation"]["by_variant"]}
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    x = np.arange(len(variants))
+    ax.bar(x - 0.2, [v["base_top1"] for v in variants.values()], 0.4, label="base")
+    ax.bar(x + 0.2, [v["top1"] for v in variants.values()], 0.4, label="adapted")
+    ax.set_xticks(x)
+    ax.set_xticklabels(list(variants), fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("greedy continuation rate")
+    ax.set_title("track continuations written greedily")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "efficacy.png", dpi=90)
+    plt.close(fig)
+    _write_atomic(out / "report.json", json.dumps(report, indent=1))
+    return ["drift.png", "efficacy.png", "report.json"]

@@ -12,15 +12,20 @@ from ..config import RuntimeConfig
 from ..explain import explain_steps
 from ..feedback import record_feedback
 from ..replay import replay as replay_answer
-from ..runtime import open_runtime
 from ..traces import TraceStore
 from ..workspace import Workspace, ensure_not_served
 from .output import emit_json, err, handle_errors, out
+from .selection import AdapterOption, runtime_for
 
 traces_app = typer.Typer(help="List and show traced answers.", no_args_is_help=True)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 Model = Annotated[Path | None, typer.Option(help="A local Hugging Face model folder (default: bundled SmolLM2).")]
+
+
+def _trace_adapter(trace: dict) -> str:
+    """The registry name a trace's adapter label starts with ('none' when it had none)."""
+    return (trace.get("adapter") or "none").split(" (")[0]
 
 
 def _store() -> TraceStore:
@@ -34,13 +39,14 @@ def ask(
     explain: Annotated[bool, typer.Option("--explain", help="Also explain the steps.")] = False,
     steps: Annotated[int | None, typer.Option(min=1, help="With --explain: only the first N steps.")] = None,
     model: Model = None,
+    adapter: AdapterOption = None,
     max_words: Annotated[int, typer.Option(min=1)] = RuntimeConfig().max_words,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.0,
     seed: int = 0,
 ) -> None:
     """Answer one question; the answer is traced (see `overlay explain ID`)."""
     config = RuntimeConfig(max_words=max_words, temperature=temperature, seed=seed)
-    runtime = open_runtime(Workspace(), model=model, config=config)
+    runtime = runtime_for(Workspace(), model, adapter, config=config)
     answer = runtime.answer(prompt)
     store = _store()
     store.save(answer)
@@ -58,9 +64,9 @@ def ask(
 
 
 @handle_errors
-def chat(model: Model = None) -> None:
+def chat(model: Model = None, adapter: AdapterOption = None) -> None:
     """A conversation that keeps its history; `/explain` explains the last answer, `/quit` ends."""
-    runtime = open_runtime(Workspace(), model=model)
+    runtime = runtime_for(Workspace(), model, adapter)
     store = _store()
     history: list[dict[str, str]] = []
     last: str | None = None
@@ -141,7 +147,7 @@ def explain(
 def replay(trace_id: str, model: Model = None, as_json: Json = False) -> None:
     """Re-run an answer on its snapshot and config; exit 0 only if text and choices are identical."""
     trace = _store().get(trace_id)
-    runtime = open_runtime(Workspace(), model=model, version=trace["snapshot_version"])
+    runtime = runtime_for(Workspace(), model, _trace_adapter(trace), version=trace["snapshot_version"], force=True)
     result = replay_answer(runtime, trace)
     if as_json:
         emit_json(result.__dict__)

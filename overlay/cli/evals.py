@@ -12,10 +12,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .. import evaluate
-from ..runtime import open_runtime
 from ..traces import TraceStore
 from ..workspace import Workspace
 from .output import emit_json, err, handle_errors, out
+from .selection import AdapterOption, runtime_for
 
 eval_app = typer.Typer(help="Measure the overlay against the LLM alone.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (side by side, same process).", no_args_is_help=True)
@@ -49,11 +49,12 @@ def next_word(
     file: Path,
     max_positions: Annotated[int, typer.Option(min=1)] = 400,
     model: Model = None,
+    adapter: AdapterOption = None,
     as_json: Json = False,
 ) -> None:
     """Next word of held-out text: overlay vs the LLM's greedy word vs the graph alone."""
     docs = evaluate.read_jsonl(file, ("text",))
-    runtime = open_runtime(Workspace(), model=model)
+    runtime = runtime_for(Workspace(), model, adapter)
     with _progress("next-word") as progress:
         result = evaluate.next_word(runtime, docs, max_positions, progress=progress)
     _report(
@@ -76,11 +77,12 @@ def recall(
     file: Path,
     details: Annotated[bool, typer.Option("--details", help="List each question with every system's answer.")] = False,
     model: Model = None,
+    adapter: AdapterOption = None,
     as_json: Json = False,
 ) -> None:
     """Knowledge questions: overlay vs LLM alone vs RAG (same LLM, retrieved passages in its prompt)."""
     rows = evaluate.read_jsonl(file, ("question", "answers"))
-    runtime = open_runtime(Workspace(), model=model)
+    runtime = runtime_for(Workspace(), model, adapter)
     with _progress("recall") as progress:
         result = evaluate.recall(runtime, rows, progress=progress)
     if not details:
@@ -112,6 +114,7 @@ def edits(
     details: Annotated[bool, typer.Option("--details", help="Each fact with every system's answers.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N lines.")] = None,
     model: Model = None,
+    adapter: AdapterOption = None,
     as_json: Json = False,
 ) -> None:
     """Knowledge edits: ingest each fact live (a delta, in a scratch copy), then ask, paraphrase, controls."""
@@ -119,7 +122,7 @@ def edits(
 
     rows = evaluate.read_jsonl(file, ("fact", "question", "paraphrase", "answers", "controls"))[:limit]
     ws = Workspace()
-    runtime = open_runtime(ws, model=model)
+    runtime = runtime_for(ws, model, adapter)
     with _progress("edits") as progress:
         result = run_edits(runtime, ws, rows, progress=progress, details=details)
     _report(
@@ -147,12 +150,13 @@ def speed(
     ] = None,
     n: Annotated[int, typer.Option(min=1, help="How many prompts.")] = 20,
     model: Model = None,
+    adapter: AdapterOption = None,
     as_json: Json = False,
 ) -> None:
     """Words/s of plain `model.generate` and of the runtime, same model, same process, same word budget."""
     path = prompts or DEV_RECALL
     questions = [r["question"] for r in evaluate.read_jsonl(path, ("question",))][:n]
-    runtime = open_runtime(Workspace(), model=model)
+    runtime = runtime_for(Workspace(), model, adapter)
     with tempfile.TemporaryDirectory() as tmp, _progress("speed") as progress:
         store = TraceStore(Path(tmp) / "traces.duckdb")
         result = evaluate.speed(runtime, questions, progress=progress, traces=store)

@@ -1,0 +1,141 @@
+"""Job records: one JSON file per job under `OVERLAY_HOME/jobs/`, rewritten atomically at every change.
+
+A job runs in some process (the server's worker thread, or the CLI in the foreground) that writes its pid
+into the record. A record that says `running` while its pid is gone was killed: it reads as
+`interrupted`, and a resumable kind (distillation, which checkpoints) can be picked up again with
+`overlay jobs resume ID`; other kinds are marked failed when a server starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from graph_store import GraphStoreError
+
+from .errors import OverlayError
+
+RESUMABLE = ("distill",)
+Handler = Callable[["Job", Callable[[float, str], None]], dict]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")  # also the order of jobs
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    status: str = "queued"  # queued → running → done | failed | interrupted
+    progress: float = 0.0
+    message: str = "queued"
+    created_at: str = field(default_factory=_now)
+    updated_at: str = field(default_factory=_now)
+    params: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    pid: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class JobNotFound(OverlayError):
+    pass
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobStore:
+    """The records only: safe to read from any process while another one runs the job."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, job_id: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
+            raise JobNotFound(f"no job {job_id!r}")
+        return self.folder / f"{job_id}.json"
+
+    def save(self, job: Job) -> None:
+        job.updated_at = _now()
+        path = self._path(job.id)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(job.to_dict(), indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _read(self, path: Path) -> Job:
+        job = Job(**json.loads(path.read_text(encoding="utf-8")))
+        if job.status == "running" and job.pid != os.getpid() and not _alive(job.pid):
+            job.status, job.message = "interrupted", "interrupted: its process is gone"
+        return job
+
+    def get(self, job_id: str) -> Job:
+        path = self._path(job_id)
+        if not path.exists():
+            raise JobNotFound(f"no job {job_id!r}")
+        return self._read(path)
+
+    def list(self, limit: int = 50) -> list[Job]:
+        jobs = [self._read(p) for p in self.folder.glob("*.json")]
+        return sorted(jobs, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def new_id(self) -> str:
+        return uuid.uuid4().hex
+
+    def create(self, kind: str, params: dict[str, Any] | None = None, job_id: str | None = None) -> Job:
+        job = Job(job_id or self.new_id(), kind, params=params or {})
+        self.save(job)
+        return job
+
+    def upload_dir(self, job_id: str) -> Path:
+        return self.folder / job_id
+
+    def work_dir(self, job_id: str) -> Path:
+        """Where a job keeps its checkpoints (removed when it is done)."""
+        return self.folder / job_id / "work"
+
+    def run(self, job: Job, handler: Handler) -> Job:
+        """Run `job` here and now, recording progress, the result or the error, and this process's pid."""
+        job.status, job.message, job.pid, job.error = "running", "started", os.getpid(), None
+        self.save(job)
+
+        def progress(fraction: float, message: str) -> None:
+            job.progress, job.message = max(0.0, min(1.0, fraction)), message
+            self.save(job)
+
+        try:
+            job.result = handler(job, progress)
+            job.status, job.progress, job.message = "done", 1.0, "done"
+        except (GraphStoreError, OverlayError, ValueError) as exc:
+            job.status, job.error, job.message = "failed", str(exc), "failed"
+        except KeyboardInterrupt:
+            job.status, job.message = ("interrupted" if job.kind in RESUMABLE else "failed"), "interrupted"
+            job.error = "interrupted by the user"
+            self.save(job)
+            raise
+        except Exception as exc:  # a bug: recorded on the job, the caller goes on
+            job.status, job.message = "failed", "failed"
+            job.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        self.save(job)
+        return job
