@@ -20,6 +20,7 @@ from adapters import registry
 from adapters.dataset import build, wiki_slices
 from adapters.distill import DistillConfig, distill
 from adapters.errors import AdapterError
+from adapters.probes import response_map, write_report
 from adapters.probes.report import imprint_plots
 from adapters.tracks import get_tracks
 from adapters.verify import imprint_report
@@ -73,6 +74,8 @@ def distill_adapter(home: Path, spec: DistillSpec, work: Path, progress: JobProg
     staged.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(work / "adapter", staged)
     imprint_plots(report, staged / "report")
+    example = data.heldout[0]  # one held-out variant through the whole response map, against the base
+    write_report(response_map(probe, example.context + example.continuation, other=probe), staged / "report" / "map")
     manifest = registry.Manifest(
         name=spec.name,
         base_model={"id": loaded.model_id, "checksum": loaded.checksum},

@@ -215,9 +215,10 @@ def mine_graph(
         pairs = []
         for pid in sorted(passages):
             text = snap.passage(pid).text
-            if (found := phrase.search(text)) and found.start() > 0:
+            for found in phrase.finditer(text):  # every occurrence is a context
                 cut = found.start() + len(chain[0])  # the context ends with the chain's first word
-                pairs.append((text[:cut], Pair(context=text[:cut], continuation=text[cut : found.end()])))
+                if found.start() > 0:
+                    pairs.append((text[:cut], Pair(context=text[:cut], continuation=text[cut : found.end()])))
         split = _split_examples(pairs)
         if split["train"] and split["heldout"]:
             tracks.append(

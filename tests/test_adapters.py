@@ -117,6 +117,8 @@ def test_a_tiny_track_trains_loads_moves_the_log_prob_and_tampering_is_refused(
     assert set(report["checks"]) == {"efficacy_top1", "heldout_top1", "control_kl", "perplexity_ratio", "head_jaccard"}
     assert manifest.verified == report["verified"] and manifest.base_model["checksum"]
     assert (path / "report" / "drift.png").read_bytes()[:4] == b"\x89PNG"
+    held_map = json.loads((path / "report" / "map" / "report.json").read_text())
+    assert held_map["compared_with"] == "base" and (path / "report" / "map" / "cross_drift.png").exists()
     assert sorted(manifest.files) == ["adapter_config.json", "adapter_model.safetensors"]
     # the runtime answers with it (forced when unverified) and the trace says which adapter chose
     (tiny_home / "snapshots").symlink_to(small_home / "snapshots")
@@ -267,3 +269,25 @@ def test_api_serves_base_and_adapter_ids_and_runs_distill_jobs(small_home: Path,
         assert record["status"] == "done", record
         assert any(0 < p < 1 for p in seen)  # progress moved while it ran
         assert record["result"]["name"] == "viaapi" and "viaapi" in registry.names(home)
+
+
+def test_tracks_cli_mines_lists_and_shows(home: Path, tmp_path: Path, cli) -> None:
+    towns = ["Alder", "Birch", "Cedar", "Dunmore", "Elmstead", "Fernby"]
+    text = "\n\n".join(
+        f"{town} harbour is small. Every evening the old lighthouse keeper rings the harbour bell twice in {town}."
+        for town in towns
+    )
+    (tmp_path / "coast.txt").write_text(text)
+    cli("graph", "ingest", tmp_path / "coast.txt")
+    cli("graph", "publish")
+    mined = json.loads(cli("tracks", "mine", "--source", "graph", "--min-support", "3", "--json").stdout)
+    chains = [" ".join(t["chain"]).lower() for t in mined["tracks"]]
+    assert any("lighthouse keeper rings" in c for c in chains), chains
+    listed = {t["id"]: t for t in json.loads(cli("tracks", "list", "--json").stdout)}
+    assert {"if-then-therefore", "because-so", "definition"} <= set(listed)
+    for track in mined["tracks"]:
+        assert listed[track["id"]]["source"] == "graph" and len(track["chain"]) >= 3
+    shown = json.loads(cli("tracks", "show", "if-then-therefore", "--json").stdout)
+    assert shown["train"] and shown["heldout"] and shown["chain"] == ["if", "then", "therefore"]
+    assert "unknown track" in cli("tracks", "show", "nope", expect=2).output
+    assert "--source" in cli("tracks", "mine", "--source", "everything", expect=2).output

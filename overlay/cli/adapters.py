@@ -101,6 +101,11 @@ def tracks_show(track_id: str, as_json: Json = False) -> None:
 
 
 # -------------------------------------------------------------------------------------------- adapters
+def _print_checks(checks: dict[str, dict]) -> None:
+    for key, check in checks.items():
+        out.print(f"  {key:<18} {check['value']!s:<10} {check['threshold']:<8} {'ok' if check['passed'] else 'FAIL'}")
+
+
 def _run_distill(store: JobStore, job: Job, as_json: bool) -> None:
     from adapters.pipeline import DistillSpec, distill_adapter
 
@@ -130,10 +135,7 @@ def _run_distill(store: JobStore, job: Job, as_json: bool) -> None:
             "verified" if result.get("verified") else f"NOT verified (failed: {', '.join(result.get('failed', []))})"
         )
         out.print(f"adapter {result.get('name')} {verdict}; job {job.id}")
-        for key, check in result.get("checks", {}).items():
-            out.print(
-                f"  {key:<18} {check['value']!s:<10} {check['threshold']:<8} {'ok' if check['passed'] else 'FAIL'}"
-            )
+        _print_checks(result.get("checks", {}))
     if job.status != "done":
         err.print(f"[bold red]error:[/] job {job.id} {job.status}: {job.error}", markup=True)
         raise typer.Exit(1)
@@ -222,8 +224,7 @@ def adapters_show(name: str, as_json: Json = False) -> None:
     out.print(
         f"base {manifest.base_model.get('id')}  rank {manifest.hyperparameters.get('rank')}  data {manifest.data}"
     )
-    for key, check in (manifest.report or {}).get("checks", {}).items():
-        out.print(f"  {key:<18} {check['value']!s:<10} {check['threshold']:<8} {'ok' if check['passed'] else 'FAIL'}")
+    _print_checks((manifest.report or {}).get("checks", {}))
     out.print(f"plots: {path / 'report'}")
 
 
