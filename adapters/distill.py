@@ -10,6 +10,7 @@ safetensors, plus a small JSON; the newest complete one is named by `latest.json
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -42,7 +43,7 @@ class DistillConfig(BaseModel):
     kl_weight: float = Field(5.0, ge=0, description="weight of KL(base ‖ adapted) on wiki passages")
     regularise_batch: int = Field(4, ge=0, le=64, description="wiki passages per step for the KL term")
     regularise_tokens: int = Field(64, ge=8, le=512, description="tokens per wiki passage")
-    seed: int = Field(0, description="seeds LoRA init and data order")
+    seed: int = Field(0, ge=0, description="seeds LoRA init and data order")
     checkpoint_every: int = Field(10, ge=1, description="steps between checkpoints")
 
     def lora_alpha(self) -> float:
@@ -101,7 +102,7 @@ def lora_model(loaded: LoadedModel, cfg: DistillConfig) -> Any:
         return get_peft_model(loaded.model, config)
 
 
-def _save_checkpoint(work: Path, step: int, model: Any, optimizer: Any, losses: list[float]) -> None:
+def _save_checkpoint(work: Path, step: int, model: Any, optimizer: Any, losses: list[float], fingerprint: str) -> None:
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
@@ -115,7 +116,9 @@ def _save_checkpoint(work: Path, step: int, model: Any, optimizer: Any, losses: 
         f"{i}.{name}": value.contiguous() for i, entry in state["state"].items() for name, value in entry.items()
     }
     save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"step": step, "param_groups": state["param_groups"], "losses": losses}))
+    (tmp / "state.json").write_text(
+        json.dumps({"step": step, "param_groups": state["param_groups"], "losses": losses, "fingerprint": fingerprint})
+    )
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
     latest = work / "latest.json"
@@ -126,8 +129,9 @@ def _save_checkpoint(work: Path, step: int, model: Any, optimizer: Any, losses: 
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _load_checkpoint(work: Path, model: Any, optimizer: Any) -> tuple[int, list[float]]:
-    """Restore the newest complete checkpoint; (0, []) when there is none."""
+def _load_checkpoint(work: Path, model: Any, optimizer: Any, fingerprint: str) -> tuple[int, list[float]]:
+    """Restore the newest complete checkpoint; (0, []) when there is none. A checkpoint made from other
+    data, settings or base weights is refused: resuming it could not give the uninterrupted result."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -138,8 +142,13 @@ def _load_checkpoint(work: Path, model: Any, optimizer: Any) -> tuple[int, list[
     folder = work / pointer["folder"]
     if Path(pointer["folder"]).name != pointer["folder"] or not folder.is_dir():
         raise AdapterError(f"checkpoint {folder} named by {latest} is missing")
-    set_peft_model_state_dict(model, load_file(str(folder / "lora.safetensors")))
     meta = json.loads((folder / "state.json").read_text())
+    if meta.get("fingerprint") != fingerprint:
+        raise AdapterError(
+            f"the checkpoint in {work} was made from other tracks, settings or base weights than this job now "
+            "has (a track file changed?); start a new distillation"
+        )
+    set_peft_model_state_dict(model, load_file(str(folder / "lora.safetensors")))
     flat = load_file(str(folder / "optimizer.safetensors"))
     state: dict[int, dict[str, Any]] = {}
     for key, value in flat.items():
@@ -166,11 +175,14 @@ def distill(
     reg_rows = [(list(tokenizer(t)["input_ids"])[: cfg.regularise_tokens], 0) for t in regularise]
     per_epoch, total = _plan(len(rows), cfg)
     model = lora_model(loaded, cfg)
-    model.train()
+    model.eval()  # dropout off: LoRA has none and the base's would make a resumed run differ
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     work.mkdir(parents=True, exist_ok=True)
-    step, losses = _load_checkpoint(work, model, optimizer)
+    fingerprint = hashlib.sha256(
+        json.dumps([rows, reg_rows, cfg.model_dump(), loaded.checksum], sort_keys=True).encode()
+    ).hexdigest()
+    step, losses = _load_checkpoint(work, model, optimizer, fingerprint)
     start = time.perf_counter()
     while step < total:
         epoch, offset = divmod(step, per_epoch)
@@ -197,7 +209,7 @@ def distill(
         step += 1
         losses.append(round(loss.item(), 5))
         if step % cfg.checkpoint_every == 0 or step == total:
-            _save_checkpoint(work, step, model, optimizer, losses)
+            _save_checkpoint(work, step, model, optimizer, losses, fingerprint)
         if progress:
             progress(step, total, losses[-1])
     model.eval()

@@ -21,7 +21,8 @@ from pydantic import BaseModel, Field
 from adapters.errors import AdapterError
 from selector import AdapterRef
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # no '.': peft keys modules by adapter name
+RESERVED = {"none"}  # `--adapter none` means "no adapter"
 MANIFEST = "manifest.json"
 ACTIVE = "active.json"
 
@@ -41,10 +42,10 @@ class Manifest(BaseModel):
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME.fullmatch(name) or name.lower() in RESERVED:
         raise AdapterError(
-            f"invalid adapter name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
-            "digit (no path separators, no '..')"
+            f"invalid adapter name {name!r}: use 1-64 letters, digits, '_' or '-', starting with a letter or "
+            "digit (no dots or path separators; 'none' is reserved)"
         )
     return name
 
@@ -88,8 +89,15 @@ def install(home: Path, name: str, staged: Path, manifest: Manifest, replace: bo
     _write_json(staged / MANIFEST, manifest.model_dump())
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        shutil.rmtree(target)
-    os.replace(staged, target)
+        if (active_adapter(home) or {}).get("name") == name:
+            deactivate(home)  # the activation was for the old weights; activate the new ones explicitly
+        aside = target.with_name(f".old-{name}")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(target, aside)
+        os.replace(staged, target)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(staged, target)
     return target
 
 
@@ -132,7 +140,9 @@ def open_adapter(home: Path, name: str) -> tuple[Path, Manifest]:
 
 def names(home: Path) -> list[str]:
     base = root(home)
-    return sorted(p.name for p in base.iterdir() if (p / MANIFEST).is_file()) if base.is_dir() else []
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if NAME.fullmatch(p.name) and (p / MANIFEST).is_file())
 
 
 def remove(home: Path, name: str) -> None:
@@ -175,7 +185,7 @@ def reference(home: Path, name: str, force: bool = False) -> AdapterRef:
     path, manifest = open_adapter(home, name)
     if not manifest.verified and not force:
         raise AdapterError(f"adapter {name!r} is not verified; pass --force to use it anyway")
-    return AdapterRef(name, path, manifest.verified)
+    return AdapterRef(name, path, manifest.verified, manifest.base_model.get("checksum"))
 
 
 def active_reference(home: Path) -> AdapterRef | None:

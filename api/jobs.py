@@ -8,13 +8,14 @@ A server that starts finds jobs that were queued or running when the last one st
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from pathlib import Path
 from typing import Any
 
 from overlay import OverlayError
-from overlay.jobs import RESUMABLE, Handler, Job, JobNotFound, JobStore
+from overlay.jobs import RESUMABLE, Handler, Job, JobNotFound, JobStore, process_alive
 
 UPLOAD_SUFFIXES = (".txt", ".jsonl", ".md", ".markdown")
 
@@ -32,6 +33,8 @@ class Jobs(JobStore):
 
     def _recover(self) -> None:
         for job in self.list(limit=10**6):
+            if job.status in ("queued", "running") and job.pid not in (None, os.getpid()) and process_alive(job.pid):
+                continue  # another process (a CLI distillation) is running it right now
             if job.status in ("queued", "running", "interrupted") and job.kind not in RESUMABLE:
                 job.status, job.error = "failed", "interrupted: the server stopped before this job finished"
                 job.message = "interrupted"

@@ -67,6 +67,8 @@ class Service:
 
     def check_distill(self, params: dict) -> dict:
         """Validate a distillation request before it is queued (400 on a bad name, track or setting)."""
+        if params.get("model") is not None:
+            raise APIError(400, "distill: over the API an adapter is trained on the server's base model", "model")
         try:
             spec = DistillSpec.model_validate(params)
             check(self.workspace.home, spec)

@@ -8,18 +8,21 @@ into the record. A record that says `running` while its pid is gone was killed: 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from graph_store import GraphStoreError
+from selector import SelectorError
 
 from .errors import OverlayError
 
@@ -53,7 +56,7 @@ class JobNotFound(OverlayError):
     pass
 
 
-def _alive(pid: int | None) -> bool:
+def process_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -86,7 +89,7 @@ class JobStore:
 
     def _read(self, path: Path) -> Job:
         job = Job(**json.loads(path.read_text(encoding="utf-8")))
-        if job.status == "running" and job.pid != os.getpid() and not _alive(job.pid):
+        if job.status in ("queued", "running") and job.pid and job.pid != os.getpid() and not process_alive(job.pid):
             job.status, job.message = "interrupted", "interrupted: its process is gone"
         return job
 
@@ -104,7 +107,9 @@ class JobStore:
         return uuid.uuid4().hex
 
     def create(self, kind: str, params: dict[str, Any] | None = None, job_id: str | None = None) -> Job:
-        job = Job(job_id or self.new_id(), kind, params=params or {})
+        """A queued record owned by this process (if it dies before running the job, the job reads
+        `interrupted`)."""
+        job = Job(job_id or self.new_id(), kind, params=params or {}, pid=os.getpid())
         self.save(job)
         return job
 
@@ -115,8 +120,22 @@ class JobStore:
         """Where a job keeps its checkpoints (removed when it is done)."""
         return self.folder / job_id / "work"
 
+    @contextlib.contextmanager
+    def claim(self, job_id: str) -> Iterator[None]:
+        """Only one process runs a job: an exclusive lock on `ID.lock`, which the kernel drops if it dies."""
+        with open(self.folder / f"{self._path(job_id).stem}.lock", "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OverlayError(f"job {job_id} is running in another process") from None
+            yield
+
     def run(self, job: Job, handler: Handler) -> Job:
         """Run `job` here and now, recording progress, the result or the error, and this process's pid."""
+        with self.claim(job.id):
+            return self._run_claimed(job, handler)
+
+    def _run_claimed(self, job: Job, handler: Handler) -> Job:
         job.status, job.message, job.pid, job.error = "running", "started", os.getpid(), None
         self.save(job)
 
@@ -127,7 +146,7 @@ class JobStore:
         try:
             job.result = handler(job, progress)
             job.status, job.progress, job.message = "done", 1.0, "done"
-        except (GraphStoreError, OverlayError, ValueError) as exc:
+        except (GraphStoreError, SelectorError, OverlayError, ValueError) as exc:
             job.status, job.error, job.message = "failed", str(exc), "failed"
         except KeyboardInterrupt:
             job.status, job.message = ("interrupted" if job.kind in RESUMABLE else "failed"), "interrupted"

@@ -57,6 +57,11 @@ class HFBackend:
 
         self.torch = torch
         if adapter is not None:
+            if adapter.base_checksum not in (None, loaded.checksum):
+                raise SelectorError(
+                    f"adapter {adapter.name!r} was trained on other base weights than {loaded.model_id}; "
+                    "use it with its own base model or pass --adapter none"
+                )
             loaded = attach_adapter(loaded, adapter.folder, adapter.name)
         self.adapter = adapter
         self._adapter_on = adapter is not None

@@ -35,6 +35,7 @@ class AdapterRef:
     name: str
     folder: Path
     verified: bool = True
+    base_checksum: str | None = None  # the weights it was trained on; attaching to others is refused
 
     @property
     def label(self) -> str:

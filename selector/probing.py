@@ -65,6 +65,7 @@ class ProbeModel:
         config = inner.config
         self.n_layers = len(self.layers)
         self.n_heads = int(getattr(config, "num_attention_heads", 0) or getattr(config, "n_head", 0))
+        self.hidden_size = int(getattr(config, "hidden_size", 0) or getattr(config, "n_embd", 0))
         self.max_context = int(getattr(config, "max_position_embeddings", 0) or getattr(config, "n_positions", 2048))
         self.model_id = loaded.model_id if adapter is None else f"{loaded.model_id}+{adapter}"
 
@@ -157,3 +158,10 @@ class ProbeModel:
         with torch.inference_mode(), self._hooks(pairs):
             logits = self.model(input_ids=batch, use_cache=False).logits[:, -1].float()
         return torch.log_softmax(logits, dim=-1)
+
+    def patched_logprobs_chunked(
+        self, ids: list[int], plans: list[list[tuple[int, int]]], source: Any, chunk: int = 16
+    ) -> Any:
+        """`patched_logprobs` in batches of `chunk` plans, so memory stays flat on long texts."""
+        parts = [self.patched_logprobs(ids, plans[i : i + chunk], source) for i in range(0, len(plans), chunk)]
+        return self.torch.cat(parts)

@@ -79,7 +79,7 @@ def test_mining_traces_counts_distinct_answers_and_holds_out_whole_contexts() ->
 
 
 def test_names_that_escape_the_registry_are_rejected(tiny_home: Path, cli) -> None:
-    for bad in ("../evil", "a/b", "..", "", ".hidden", "x" * 65, "a\\b"):
+    for bad in ("../evil", "a/b", "..", "", ".hidden", "x" * 65, "a\\b", "v1.2", "active.json", "none", "x\n"):
         with pytest.raises(AdapterError):
             registry.folder(tiny_home, bad)
     assert (
@@ -88,6 +88,8 @@ def test_names_that_escape_the_registry_are_rejected(tiny_home: Path, cli) -> No
     )
     assert "invalid adapter name" in cli("adapters", "activate", "../../etc", expect=2).output
     assert "unknown track" in cli("adapters", "distill", "--track", "nope", "--name", "ok", expect=2).output
+    for option, value in (("--learning-rate", "2"), ("--batch-size", "300"), ("--seed", "-1")):
+        cli("adapters", "distill", "--track", "tiny-therefore", "--name", "ok", option, value, expect=2)
     assert not (tiny_home / "jobs").exists() or not list((tiny_home / "jobs").glob("*.json"))
 
 
@@ -176,6 +178,10 @@ def test_a_killed_distillation_resumes_to_the_same_adapter(tiny_home: Path, tmp_
     resumed = subprocess.run([*overlay, "jobs", "resume", job_id, "--json"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "done"
+    waited = subprocess.run(
+        [*overlay, "jobs", "status", job_id, "--wait", "--json"], env=env, capture_output=True, text=True
+    )
+    assert waited.returncode == 0 and json.loads(waited.stdout)["result"]["name"] == "resumed"
     # the same job, never interrupted
     cfg = DistillConfig(rank=2, batch_size=4, seed=3, max_steps=steps, checkpoint_every=2, learning_rate=2e-3)
     regularise, _ = wiki_slices()
@@ -258,6 +264,7 @@ def test_api_serves_base_and_adapter_ids_and_runs_distill_jobs(small_home: Path,
             r = h.post("/v1/jobs", json={**job, **bad})
             assert r.status_code == 400 and why in r.json()["error"]["message"], r.text
         assert httpx.post(f"{live.url}/v1/jobs", json=job).status_code in (401, 403)
+        assert h.post("/v1/jobs", json={**job, "model": "/etc"}).status_code == 400
         record = h.post("/v1/jobs", json=job).json()
         seen = set()
         deadline = time.monotonic() + 600
@@ -291,3 +298,20 @@ def test_tracks_cli_mines_lists_and_shows(home: Path, tmp_path: Path, cli) -> No
     assert shown["train"] and shown["heldout"] and shown["chain"] == ["if", "then", "therefore"]
     assert "unknown track" in cli("tracks", "show", "nope", expect=2).output
     assert "--source" in cli("tracks", "mine", "--source", "everything", expect=2).output
+
+
+def test_a_checkpoint_from_other_settings_is_refused_and_a_foreign_base_is_refused(tiny_home: Path, tmp_path) -> None:
+    from adapters.dataset import wiki_slices
+    from adapters.distill import DistillConfig, distill
+    from selector import AdapterRef, SelectorError, load_backend, load_model
+    from tests.test_probes import _random_adapter
+
+    data = build(get_tracks(["tiny-therefore"], tiny_home))
+    regularise = wiki_slices()[0][:2]
+    cfg = DistillConfig(rank=2, batch_size=4, max_steps=2, checkpoint_every=1, regularise_batch=1)
+    distill(load_model(), data, regularise, cfg, tmp_path / "work")
+    with pytest.raises(AdapterError, match="other tracks, settings or base weights"):
+        distill(load_model(), data, regularise, cfg.model_copy(update={"learning_rate": 0.01}), tmp_path / "work")
+    folder = _random_adapter(tiny_home, "foreign")
+    with pytest.raises(SelectorError, match="other base weights"):
+        load_backend(adapter=AdapterRef("foreign", folder, True, base_checksum="0" * 64))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adapters import ProbeError
 from adapters.probes import compare, head_classes, measure, patch, random_twin, response_map, word_surprisal
 from adapters.probes.response_map import windows
 
@@ -137,6 +138,8 @@ def test_compare_aligns_models_with_different_tokenizers(probe, tmp_path: Path) 
     tokenizer.save_pretrained(tmp_path / "tiny")
     tiny = ProbeModel(load_model(tmp_path / "tiny"))
     report = compare(probe, tiny, TEXT)
+    with pytest.raises(ProbeError, match="tokenize the text differently"):
+        response_map(probe, TEXT, other=tiny)
     n = len(report["words"])
     assert len(report["a"]["word_surprisal"]) == n == len(report["b"]["word_surprisal"])
     assert report["a"]["tokens"] != report["b"]["tokens"]  # really different tokenizations
@@ -166,6 +169,9 @@ def test_probe_cli_refuses_bad_input_with_exit_2(cli, model_cache: Path, tmp_pat
     assert "over the limit of 100" in result.output and not (tmp_path / "x").exists()
     result = cli("probe", "patch", "--clean", "a b", "--corrupt", "a b c", "--target", "d", expect=2)
     assert "same number of tokens" in result.output
+    words = "word " * 300
+    result = cli("probe", "patch", "--clean", words, "--corrupt", words, "--target", "x", expect=2)
+    assert "at most 256" in result.output
     assert "invalid adapter name" in cli("probe", "map", "hi there", "--adapter", "../x", expect=2).output
 
 
@@ -199,3 +205,11 @@ def test_probe_map_with_an_adapter_shows_drift_against_its_base_and_refuses_tamp
         f.seek(-4, 2)
         f.write(b"\x00\x01\x02\x03")
     assert "fails its checksum" in cli("probe", "map", "hi there", "--adapter", "rand", expect=2).output
+
+
+def test_probe_heads_cli_reports_thresholds_and_a_random_baseline(cli, model_cache: Path, tmp_path: Path) -> None:
+    trained = json.loads(cli("probe", "heads", "--out", tmp_path / "h", "--json").stdout)
+    baseline = json.loads(cli("probe", "heads", "--random-init", "--out", tmp_path / "r", "--json").stdout)
+    assert trained["thresholds"] == baseline["thresholds"] and trained["counts"]["induction"] >= 3
+    assert sum(baseline["counts"].values()) == 0 and baseline["model"]["id"].endswith("random-init")
+    assert (tmp_path / "h" / "heads_induction.png").exists()

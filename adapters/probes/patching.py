@@ -14,6 +14,8 @@ from adapters.errors import ProbeError
 from adapters.probes.response_map import Progress
 from selector import ProbeModel
 
+MAX_PATCH_TOKENS = 256
+
 
 def target_token(probe: ProbeModel, text: str, word: str) -> int:
     """The first token of `word` as it would follow `text` (with a leading space unless text ends in one)."""
@@ -31,6 +33,11 @@ def patch(probe: ProbeModel, clean: str, corrupt: str, target: str, progress: Pr
     import torch
 
     clean_ids, corrupt_ids = probe.encode(clean)[0], probe.encode(corrupt)[0]
+    if len(clean_ids) > MAX_PATCH_TOKENS:
+        raise ProbeError(
+            f"the clean text is {len(clean_ids)} tokens; patching runs one pass per (layer, position), so it takes "
+            f"at most {MAX_PATCH_TOKENS}: keep the sentence that matters"
+        )
     if len(clean_ids) != len(corrupt_ids):
         raise ProbeError(
             f"the clean and corrupt texts must have the same number of tokens ({len(clean_ids)} vs "
@@ -46,7 +53,7 @@ def patch(probe: ProbeModel, clean: str, corrupt: str, target: str, progress: Pr
     T, rows = len(clean_ids), probe.n_layers + 1
     logprob = [[0.0] * T for _ in range(rows)]
     for h in range(rows):
-        lp = probe.patched_logprobs(corrupt_ids, [[(h, p)] for p in range(T)], clean_run.hidden)[:, token]
+        lp = probe.patched_logprobs_chunked(corrupt_ids, [[(h, p)] for p in range(T)], clean_run.hidden)[:, token]
         logprob[h] = [float(v) for v in lp]
         if progress:
             progress(h + 1, rows)

@@ -235,8 +235,14 @@ def response_map(
     positions). `other` (a second model with the same tokenizer, or this model with its adapter) adds
     `cross_drift`."""
     ids, spans = encode_checked(probe, text, max_tokens)
-    if other is not None and other is not probe and other.encode(text)[0] != ids:
-        raise ProbeError("the two models tokenize the text differently; use `overlay probe compare` instead")
+    if other is not None and other is not probe:
+        if other.encode(text)[0] != ids:
+            raise ProbeError("the two models tokenize the text differently; use `overlay probe compare` instead")
+        if (other.n_layers, other.hidden_size) != (probe.n_layers, probe.hidden_size):
+            raise ProbeError(
+                f"drift between models needs the same shape ({probe.n_layers} layers × {probe.hidden_size} vs "
+                f"{other.n_layers} × {other.hidden_size}); use `overlay probe compare` for models of different sizes"
+            )
     result = measure(probe, ids, other, attention=True, window=window, progress=progress)
     vocab = _decoder(probe)
     means = {kind: _round(np.nanmean(v, axis=2)) for kind, v in result.attention.items()}

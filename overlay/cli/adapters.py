@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import OverlayError
@@ -152,7 +153,7 @@ def adapters_distill(
     learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
     kl_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the KL-to-base term on wiki text.")] = 5.0,
     batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    seed: int = 0,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1)] = 10,
     model: Annotated[str | None, typer.Option(help="Base model folder (default: bundled SmolLM2).")] = None,
     replace: Annotated[bool, typer.Option(help="Replace an adapter of the same name.")] = False,
@@ -162,17 +163,20 @@ def adapters_distill(
     from adapters.distill import DistillConfig
     from adapters.pipeline import DistillSpec, check
 
-    config = DistillConfig(
-        rank=rank,
-        epochs=epochs,
-        max_steps=max_steps,
-        learning_rate=learning_rate,
-        kl_weight=kl_weight,
-        batch_size=batch_size,
-        seed=seed,
-        checkpoint_every=checkpoint_every,
-    )
-    spec = DistillSpec(name=name, tracks=track, config=config, model=model, replace=replace)
+    try:
+        config = DistillConfig(
+            rank=rank,
+            epochs=epochs,
+            max_steps=max_steps,
+            learning_rate=learning_rate,
+            kl_weight=kl_weight,
+            batch_size=batch_size,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+        )
+        spec = DistillSpec(name=name, tracks=track, config=config, model=model, replace=replace)
+    except ValidationError as exc:
+        raise OverlayError(f"bad distillation settings: {exc}") from None
     check(_home(), spec)
     store = _jobs()
     job = store.create("distill", spec.model_dump())
