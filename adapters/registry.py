@@ -88,16 +88,14 @@ def install(home: Path, name: str, staged: Path, manifest: Manifest, replace: bo
     )
     _write_json(staged / MANIFEST, manifest.model_dump())
     target.parent.mkdir(parents=True, exist_ok=True)
+    aside = target.with_name(f".old-{name}")
+    shutil.rmtree(aside, ignore_errors=True)
     if target.exists():
         if (active_adapter(home) or {}).get("name") == name:
             deactivate(home)  # the activation was for the old weights; activate the new ones explicitly
-        aside = target.with_name(f".old-{name}")
-        shutil.rmtree(aside, ignore_errors=True)
         os.replace(target, aside)
-        os.replace(staged, target)
-        shutil.rmtree(aside, ignore_errors=True)
-    else:
-        os.replace(staged, target)
+    os.replace(staged, target)
+    shutil.rmtree(aside, ignore_errors=True)
     return target
 
 

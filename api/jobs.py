@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from overlay import OverlayError
-from overlay.jobs import RESUMABLE, Handler, Job, JobNotFound, JobStore, process_alive
+from overlay.jobs import RESUMABLE, Handler, Job, JobNotFound, JobStore
 
 UPLOAD_SUFFIXES = (".txt", ".jsonl", ".md", ".markdown")
 
@@ -33,8 +33,8 @@ class Jobs(JobStore):
 
     def _recover(self) -> None:
         for job in self.list(limit=10**6):
-            if job.status in ("queued", "running") and job.pid not in (None, os.getpid()) and process_alive(job.pid):
-                continue  # another process (a CLI distillation) is running it right now
+            if job.status in ("queued", "running") and job.pid not in (None, os.getpid()):
+                continue  # still queued/running after `_read` checked its pid: a live CLI process owns it
             if job.status in ("queued", "running", "interrupted") and job.kind not in RESUMABLE:
                 job.status, job.error = "failed", "interrupted: the server stopped before this job finished"
                 job.message = "interrupted"

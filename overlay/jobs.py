@@ -56,7 +56,7 @@ class JobNotFound(OverlayError):
     pass
 
 
-def process_alive(pid: int | None) -> bool:
+def _alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -89,7 +89,7 @@ class JobStore:
 
     def _read(self, path: Path) -> Job:
         job = Job(**json.loads(path.read_text(encoding="utf-8")))
-        if job.status in ("queued", "running") and job.pid and job.pid != os.getpid() and not process_alive(job.pid):
+        if job.status in ("queued", "running") and job.pid and job.pid != os.getpid() and not _alive(job.pid):
             job.status, job.message = "interrupted", "interrupted: its process is gone"
         return job
 

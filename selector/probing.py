@@ -134,9 +134,14 @@ class ProbeModel:
         with self.torch.inference_mode():
             return self.unembed(self.norm(hidden)).float()
 
-    def patched_logprobs(self, ids: list[int], plans: list[list[tuple[int, int]]], source: Any) -> Any:
-        """Run `ids` once per plan (batched); plan b overwrites hidden index h at position p with
-        `source[h, p]` for each (h, p) in it. Returns log-probs at the last position, (len(plans), vocab)."""
+    def patched_logprobs(self, ids: list[int], plans: list[list[tuple[int, int]]], source: Any, chunk: int = 16) -> Any:
+        """Run `ids` once per plan, `chunk` plans per batch so memory stays flat on long texts; plan b overwrites
+        hidden index h at position p with `source[h, p]` for each (h, p) in it. Returns log-probs at the last
+        position, (len(plans), vocab)."""
+        parts = [self._patched_batch(ids, plans[i : i + chunk], source) for i in range(0, len(plans), chunk)]
+        return self.torch.cat(parts)
+
+    def _patched_batch(self, ids: list[int], plans: list[list[tuple[int, int]]], source: Any) -> Any:
         torch = self.torch
         by_index: dict[int, list[tuple[int, int]]] = {}
         for row, plan in enumerate(plans):
@@ -158,10 +163,3 @@ class ProbeModel:
         with torch.inference_mode(), self._hooks(pairs):
             logits = self.model(input_ids=batch, use_cache=False).logits[:, -1].float()
         return torch.log_softmax(logits, dim=-1)
-
-    def patched_logprobs_chunked(
-        self, ids: list[int], plans: list[list[tuple[int, int]]], source: Any, chunk: int = 16
-    ) -> Any:
-        """`patched_logprobs` in batches of `chunk` plans, so memory stays flat on long texts."""
-        parts = [self.patched_logprobs(ids, plans[i : i + chunk], source) for i in range(0, len(plans), chunk)]
-        return self.torch.cat(parts)

@@ -53,7 +53,7 @@ def patch(probe: ProbeModel, clean: str, corrupt: str, target: str, progress: Pr
     T, rows = len(clean_ids), probe.n_layers + 1
     logprob = [[0.0] * T for _ in range(rows)]
     for h in range(rows):
-        lp = probe.patched_logprobs_chunked(corrupt_ids, [[(h, p)] for p in range(T)], clean_run.hidden)[:, token]
+        lp = probe.patched_logprobs(corrupt_ids, [[(h, p)] for p in range(T)], clean_run.hidden)[:, token]
         logprob[h] = [float(v) for v in lp]
         if progress:
             progress(h + 1, rows)
