@@ -113,7 +113,7 @@ def build(tracks: list[Track], controls: Path | None = None) -> TrackData:
 def wiki_slices(n_regularise: int = 48, n_perplexity: int = 24) -> tuple[list[str], list[str]]:
     """Two disjoint, fixed sets of wiki passages (by a hash of the title): one regularises training
     (the adapter is pulled toward the base model's distribution there), the other measures perplexity."""
-    from graph_store.readers import read_wiki
+    from graph_store import read_wiki
 
     docs = sorted(read_wiki(), key=lambda d: hashlib.sha256((d.title or "").encode()).hexdigest())
     texts = [d.text for d in docs if len(d.text) > 200]

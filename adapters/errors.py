@@ -1,9 +1,14 @@
-"""Errors a user can act on; the CLI maps them to exit code 2 (bad input) and the API to 4xx."""
+"""Errors a user can act on; their kinds (exit code, HTTP status) come from the one table in `errors`.
+
+`AdapterError` is also a `ValueError`, so pydantic validators that raise it report a validation error.
+"""
 
 from __future__ import annotations
 
+from common import BadInput
 
-class AdapterError(ValueError):
+
+class AdapterError(BadInput, ValueError):
     """Bad input to an adapters command: a name, a file, a text, a track."""
 
 

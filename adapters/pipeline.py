@@ -44,7 +44,7 @@ def check(home: Path, spec: DistillSpec) -> None:
     """Fail fast, before any training, on a bad name, an existing adapter or an unknown track."""
     registry.validate_name(spec.name)
     if registry.folder(home, spec.name).exists() and not spec.replace:
-        raise AdapterError(f"adapter {spec.name!r} already exists; remove it first or pass --replace")
+        raise AdapterError(f"adapter {spec.name!r} already exists; remove it first or set `replace`")
     get_tracks(spec.tracks, home)
 
 

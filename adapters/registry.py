@@ -7,18 +7,17 @@ open, so a tampered or half-written adapter is refused. The active adapter is on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from adapters.errors import AdapterError
+from common import sha256_file, write_json
 from selector import AdapterRef
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # no '.': peft keys modules by adapter name
@@ -63,30 +62,18 @@ def folder(home: Path, name: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def install(home: Path, name: str, staged: Path, manifest: Manifest, replace: bool = False) -> Path:
     """Move a finished adapter folder into the registry under `name`, with its files' checksums."""
     target = folder(home, name)
     if target.exists() and not replace:
-        raise AdapterError(f"adapter {name!r} already exists; remove it first or pass --replace")
+        raise AdapterError(f"adapter {name!r} already exists; remove it first or set `replace`")
     manifest = manifest.model_copy(
         update={
             "name": name,
-            "files": {p.name: _sha256(p) for p in sorted(staged.iterdir()) if p.is_file() and p.name != MANIFEST},
+            "files": {p.name: sha256_file(p) for p in sorted(staged.iterdir()) if p.is_file() and p.name != MANIFEST},
         }
     )
-    _write_json(staged / MANIFEST, manifest.model_dump())
+    write_json(staged / MANIFEST, manifest.model_dump())
     target.parent.mkdir(parents=True, exist_ok=True)
     aside = target.with_name(f".old-{name}")
     shutil.rmtree(aside, ignore_errors=True)
@@ -97,14 +84,6 @@ def install(home: Path, name: str, staged: Path, manifest: Manifest, replace: bo
     os.replace(staged, target)
     shutil.rmtree(aside, ignore_errors=True)
     return target
-
-
-def update_manifest(home: Path, name: str, **changes: Any) -> Manifest:
-    """Change manifest fields (not files) of an installed adapter, atomically."""
-    path, manifest = open_adapter(home, name)
-    manifest = manifest.model_copy(update=changes)
-    _write_json(path / MANIFEST, manifest.model_dump())
-    return manifest
 
 
 def read_manifest(home: Path, name: str) -> Manifest:
@@ -128,7 +107,7 @@ def open_adapter(home: Path, name: str) -> tuple[Path, Manifest]:
         target = path / file
         if Path(file).name != file or not target.is_file():
             raise AdapterError(f"adapter {name!r} is missing {file}")
-        if _sha256(target) != digest:
+        if sha256_file(target) != digest:
             raise AdapterError(f"adapter {name!r} fails its checksum ({file} was changed); refusing to load it")
     unlisted = [p.name for p in path.iterdir() if p.is_file() and p.name not in manifest.files and p.name != MANIFEST]
     if unlisted:
@@ -157,10 +136,10 @@ def activate(home: Path, name: str, force: bool = False) -> dict[str, Any]:
     trace made with it says so."""
     _, manifest = open_adapter(home, name)
     if not manifest.verified and not force:
-        raise AdapterError(f"adapter {name!r} is not verified; pass --force to activate it anyway")
+        raise AdapterError(f"adapter {name!r} is not verified; set `force` to activate it anyway")
     state = {"name": name, "verified": manifest.verified, "forced": not manifest.verified}
     root(home).mkdir(parents=True, exist_ok=True)
-    _write_json(root(home) / ACTIVE, state)
+    write_json(root(home) / ACTIVE, state)
     return state
 
 
@@ -182,7 +161,7 @@ def reference(home: Path, name: str, force: bool = False) -> AdapterRef:
     """A checked reference to `name` for a backend to attach: files verified; unverified only with force."""
     path, manifest = open_adapter(home, name)
     if not manifest.verified and not force:
-        raise AdapterError(f"adapter {name!r} is not verified; pass --force to use it anyway")
+        raise AdapterError(f"adapter {name!r} is not verified; set `force` to use it anyway")
     return AdapterRef(name, path, manifest.verified, manifest.base_model.get("checksum"))
 
 
@@ -190,3 +169,13 @@ def active_reference(home: Path) -> AdapterRef | None:
     """The active adapter, re-checked (a tampered file is refused even after activation)."""
     state = active_adapter(home)
     return None if state is None else reference(home, state["name"], force=bool(state.get("forced")))
+
+
+def resolve(home: Path, name: str | None, force: bool = False) -> AdapterRef | None:
+    """What a command's `adapter` setting means: None → the active adapter (re-checked), 'none' → no
+    adapter, NAME → that adapter (verified unless `force`)."""
+    if name is None:
+        return active_reference(home)
+    if name.lower() == "none":
+        return None
+    return reference(home, name, force=force)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from adapters.errors import AdapterError
 
-CURATED = Path(__file__).resolve().parents[1] / "data" / "tracks"
+CURATED = Path(__file__).resolve().parent / "data" / "tracks"
 SPLITS = ("train", "heldout")
 ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 WORD = re.compile(r"\w+(?:['’-]\w+)*")

@@ -14,8 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from overlay import OverlayError
-from overlay.jobs import RESUMABLE, Handler, Job, JobNotFound, JobStore
+from overlay import RESUMABLE, Handler, Job, JobNotFound, JobStore, OverlayError
 
 UPLOAD_SUFFIXES = (".txt", ".jsonl", ".md", ".markdown")
 

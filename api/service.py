@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters import AdapterError, registry
-from adapters.pipeline import DistillSpec, check, distill_adapter
+from adapters import AdapterError, DistillSpec, check, distill_adapter, resolve_adapter
 from graph_store import Snapshot, add_text_live, apply_edit, connect, ingest_paths, publish
 from overlay import Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace
 from selector import Backend, load_backend
@@ -51,7 +50,7 @@ class Service:
     ) -> Service:
         """Load the model (or share a loaded `backend`), open the trace store and the current snapshot."""
         if backend is None:
-            backend = load_backend(model, adapter=registry.active_reference(workspace.home))
+            backend = load_backend(model, adapter=resolve_adapter(workspace.home, None))
         svc = cls(workspace, backend, config or RuntimeConfig(), api_key)
         svc.traces = TraceStore(workspace.traces_db)
         svc.reload()

@@ -29,8 +29,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from api import Service, create_app  # noqa: E402
 from overlay import RuntimeConfig, Workspace  # noqa: E402
-from overlay.cli.evals import DEV_RECALL  # noqa: E402
-from overlay.evaluate import read_jsonl  # noqa: E402
+from overlay.evaluate import SPEED_PROMPTS, read_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MAX_TOKENS = 32
@@ -60,7 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     ws = Workspace(home=args.home) if args.home else Workspace()
     service = Service.open(ws, config=RuntimeConfig())
-    prompts = [row["question"] for row in read_jsonl(DEV_RECALL, ("question",))][:8]
+    prompts = [row["question"] for row in read_jsonl(SPEED_PROMPTS, ("question",))][:8]
     cfg = RuntimeConfig(max_tokens=MAX_TOKENS)  # what the server runs for max_tokens=32
 
     # direct: the runtime and the trace commit, without HTTP or JSON; same prompts and budget

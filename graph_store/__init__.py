@@ -1,4 +1,4 @@
-"""The semantic graph: word splitting, ingest, curation, export, snapshots and their lookups.
+"""The semantic graph: word splitting, ingest, curation, export, snapshots, their lookups and retrieval.
 
 Writers work on the DuckDB graph (`graph.duckdb`); the runtime reads only published snapshots.
 """
@@ -7,75 +7,77 @@ from .counting import PROVENANCE_SAMPLE
 from .curation import Edit, apply_edit, apply_edits, edit_log, replay, resolve, undo
 from .db import END_ID, END_KEY, KEYED, RELATIONS, connect, transaction
 from .delta import DeltaInfo, add_text_live, ingest_live, publish_delta, quick_ingest
+from .embeddings import ensure_embeddings
 from .errors import GraphStoreError, IngestError, NotFoundError, SnapshotError, WorkspaceBusyError
 from .export import export_graph, import_edges, to_networkx
 from .ingest import IngestSummary, chunk_passages, ingest_paths
+from .publisher import current_version, list_snapshots, publish, rollback
 from .queries import NeighborRow, neighbors, show, stats
 from .readers import READERS, Document, parse_note, read_wiki
-from .text import SENTENCE_END, Token, fold, is_cjk, join, needs_space, split
+from .retrieval import in_document_order, search
+from .snapshot import Neighbor, Node, Passage, PassageHit, Snapshot
+from .snapshot_format import Manifest, version_name
+from .text import SENTENCE_END, Token, fold, is_cjk, join, join_original, needs_space, split
 
 __all__ = [
-    "DeltaInfo",
-    "add_text_live",
-    "ingest_live",
-    "publish_delta",
-    "quick_ingest",
     "END_ID",
     "END_KEY",
-    "SENTENCE_END",
+    "KEYED",
     "PROVENANCE_SAMPLE",
     "READERS",
-    "KEYED",
     "RELATIONS",
+    "SENTENCE_END",
+    "DeltaInfo",
     "Document",
     "Edit",
     "GraphStoreError",
     "IngestError",
     "IngestSummary",
+    "Manifest",
+    "Neighbor",
     "NeighborRow",
+    "Node",
     "NotFoundError",
+    "Passage",
+    "PassageHit",
+    "Snapshot",
     "SnapshotError",
     "Token",
     "WorkspaceBusyError",
+    "add_text_live",
     "apply_edit",
     "apply_edits",
     "chunk_passages",
     "connect",
+    "current_version",
     "edit_log",
+    "ensure_embeddings",
     "export_graph",
     "fold",
     "import_edges",
+    "in_document_order",
+    "ingest_live",
     "ingest_paths",
     "is_cjk",
     "join",
+    "join_original",
+    "list_snapshots",
     "needs_space",
     "neighbors",
     "parse_note",
+    "publish",
+    "publish_delta",
+    "quick_ingest",
     "read_wiki",
     "replay",
     "resolve",
+    "rollback",
+    "search",
     "show",
     "split",
     "stats",
     "to_networkx",
     "transaction",
     "undo",
-]
-# Snapshot API (publish, lookups) is appended below.
-from .embeddings import ensure_embeddings  # noqa: E402
-from .publish import current_version, list_snapshots, publish, rollback  # noqa: E402
-from .snapshot import Manifest, Neighbor, Node, Passage, PassageHit, Snapshot  # noqa: E402
-
-__all__ += [
-    "Manifest",
-    "Neighbor",
-    "Node",
-    "Passage",
-    "PassageHit",
-    "Snapshot",
-    "current_version",
-    "ensure_embeddings",
-    "list_snapshots",
-    "publish",
-    "rollback",
+    "version_name",
 ]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from common import migrate
+
 from .errors import GraphStoreError, WorkspaceBusyError
 
 END_KEY = "</s>"
@@ -50,21 +52,6 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def _migrate(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-        "applied_at TIMESTAMP DEFAULT current_timestamp)"
-    )
-    done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
-    for version, sql in enumerate(MIGRATIONS, start=1):
-        if version in done:
-            continue
-        con.execute("BEGIN")
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
-        con.execute("COMMIT")
-
-
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (and migrate) the graph database; a lock held by another process becomes WorkspaceBusyError."""
     path = Path(path)
@@ -77,11 +64,11 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
         if "lock" in str(exc).lower():
             raise WorkspaceBusyError(
                 f"{path} is in use by another process (is `overlay serve` running? "
-                "stop it, or send the command to the server with --server URL)"
+                "stop it, or send the change to the server over HTTP)"
             ) from exc
         raise GraphStoreError(f"{path}: cannot open graph database: {exc}") from exc
     if not read_only:
-        _migrate(con)
+        migrate(con, MIGRATIONS)
     return con
 
 

@@ -23,10 +23,9 @@ import numpy as np
 
 from . import db
 from .embeddings import embed_texts, passage_embed_text
-from .errors import GraphStoreError
 from .ingest import IngestSummary, ingest_paths
-
-LINK = "delta"
+from .snapshot import Snapshot
+from .snapshot_format import DELTA_LINK
 
 
 @dataclass(frozen=True)
@@ -61,8 +60,6 @@ def add_text_live(
 
 def publish_delta(db_path: Path | str, snapshots_dir: Path | str) -> DeltaInfo:
     """Make the passages added since the current snapshot live, layered over it; returns what it holds."""
-    from .snapshot import Snapshot  # snapshot imports this module's loader
-
     t0 = time.perf_counter()
     snapshots_dir = Path(snapshots_dir)
     base = Snapshot.open(snapshots_dir, verify=False, with_delta=False)
@@ -91,9 +88,9 @@ def publish_delta(db_path: Path | str, snapshots_dir: Path | str) -> DeltaInfo:
         np.save(tmp / "vectors.npy", vectors.astype(np.float32))
         final = snapshots_dir / f"delta-v{base.version:04d}-{secrets.token_hex(4)}"
         os.rename(tmp, final)
-        link = snapshots_dir / f".{LINK}-{secrets.token_hex(4)}"
+        link = snapshots_dir / f".{DELTA_LINK}-{secrets.token_hex(4)}"
         os.symlink(final.name, link)
-        os.replace(link, snapshots_dir / LINK)  # atomic: readers see the old delta or the new one
+        os.replace(link, snapshots_dir / DELTA_LINK)  # atomic: readers see the old delta or the new one
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -101,26 +98,3 @@ def publish_delta(db_path: Path | str, snapshots_dir: Path | str) -> DeltaInfo:
         if old.name != final.name:
             shutil.rmtree(old, ignore_errors=True)
     return DeltaInfo(base.version, len(passages), len(vocab), round(time.perf_counter() - t0, 3))
-
-
-def drop_delta(snapshots_dir: Path) -> None:
-    """After a full publish: the new version holds everything the delta did."""
-    (snapshots_dir / LINK).unlink(missing_ok=True)
-    for old in snapshots_dir.glob("delta-v*"):
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def load_delta(snapshots_dir: Path, version: int) -> tuple[dict, np.ndarray] | None:
-    """The delta over `version`, or None (no delta, or one over another version)."""
-    link = snapshots_dir / LINK
-    try:
-        folder = snapshots_dir / os.readlink(link)
-        doc = json.loads((folder / "delta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if doc.get("base_version") != version:
-        return None
-    vectors = np.load(folder / "vectors.npy")
-    if len(vectors) != len(doc["passages"]):
-        raise GraphStoreError(f"{folder}: vectors and passages disagree (corrupt delta)")
-    return doc, vectors

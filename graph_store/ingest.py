@@ -94,7 +94,7 @@ def read_sources(
     if wiki:
         sources.append(_Source(source_name or "wiki", "wiki", "bundled:summaries_en-us", read_wiki(excluded)))
     if not sources:
-        raise IngestError("ingest", "nothing to ingest: give a PATH or --wiki")
+        raise IngestError("ingest", "nothing to ingest: give paths, or the bundled wiki (setting `wiki`)")
     return sources
 
 

@@ -97,7 +97,7 @@ def read_wiki(exclude_titles: Iterable[str] = ()) -> list[Document]:
     """The bundled Wikipedia summaries, read as data through find_spec (the package is never imported)."""
     spec = importlib.util.find_spec(WIKI_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise IngestError("--wiki", "the bundled wiki is not installed; run `make setup`")
+        raise IngestError("wiki", "the bundled wiki is not installed; run `make setup`")
     path = Path(next(iter(spec.submodule_search_locations))) / WIKI_FILE
     excluded = {t.strip().casefold() for t in exclude_titles if t.strip()}
     articles = json.loads(read_utf8(path))

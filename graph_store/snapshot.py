@@ -8,28 +8,24 @@ are published (by `publish.py`), and many processes share one copy in the page c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap
 import os
-import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from common import sha256_file
+
 from .db import KEYED
-from .delta import load_delta
 from .embeddings import MODEL_NAME, embed_texts
 from .errors import NotFoundError, SnapshotError
+from .snapshot_format import CSR_RELS, FIELDS, VERSION_RE, Manifest, load_delta, version_name
 from .text import fold
 
-CSR_RELS = ("next", "assoc", "link")
-FIELDS = ("indices", "weight", "count", "prov")
-PROV = 3  # provenance passage ids kept per snapshot edge (-1 padded)
-VERSION_RE = re.compile(r"^v(\d+)$")
 _EMPTY_I = np.zeros(0, dtype=np.int32)
 _EMPTY_F = np.zeros(0, dtype=np.float32)
 _EMPTY_I.setflags(write=False)
@@ -72,33 +68,6 @@ class PassageHit:
     score: float
     title: str | None
     text: str
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What a version holds and its files' sha256: a served snapshot is exactly what was published."""
-
-    version: int
-    created_at: str
-    counts: dict
-    files: dict[str, str]
-    graph_hash: str
-    embedding_model: str
-    path: Path | None = field(default=None, compare=False)
-
-    @property
-    def name(self) -> str:
-        return f"v{self.version:04d}"
-
-    def to_json(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if k != "path"}, indent=2, sort_keys=True)
-
-    @classmethod
-    def load(cls, folder: Path) -> Manifest:
-        try:
-            return cls(**json.loads((folder / "manifest.json").read_text()), path=folder)
-        except (OSError, ValueError, TypeError) as exc:
-            raise SnapshotError(f"{folder / 'manifest.json'}: missing or unreadable ({exc})") from exc
 
 
 class Snapshot:
@@ -273,11 +242,9 @@ class Snapshot:
             raise NotFoundError(f"no passage {passage_id} in snapshot {self.manifest.name}")
         return Passage(**json.loads(self._pbin[int(self._offsets[i]) : int(self._offsets[i + 1])]))
 
-    def search(self, text: str, k: int = 5) -> list[PassageHit]:
-        """The k passages nearest in meaning to `text` (cosine), grouped by document, best document first.
-
-        When the best passage is not its document's first, that opening passage comes too (k + 1 in all).
-        """
+    def nearest(self, text: str, k: int = 5) -> list[tuple[float, int]]:
+        """(cosine, passage id) of the k passages nearest in meaning to `text`, best first (the published
+        version's FAISS index plus the live delta's few vectors); the policy on top is `retrieval.search`."""
         if self.manifest.embedding_model != MODEL_NAME:
             raise SnapshotError(f"snapshot {self.manifest.name} was indexed with {self.manifest.embedding_model}")
         if k <= 0 or len(self._pids) + len(self._delta_ids) == 0:
@@ -296,61 +263,4 @@ class Snapshot:
             scores = self._delta_vectors @ query[0]
             nearest += [(float(scores[i]), int(self._delta_ids[i])) for i in np.argsort(-scores)[:k]]
         nearest.sort(key=lambda x: -x[0])
-        found: list[tuple[Passage, float]] = []
-        extra = 0
-        for score, pid in nearest[:k]:
-            p = self.passage(pid)
-            if not found and (lead := self.lead(p)).id != p.id:  # the best document's opening defines it
-                found.append((lead, score))
-                extra = 1  # given on top of the k nearest
-            if all(q.id != p.id for q, _ in found):
-                found.append((p, score))
-        found = found[: k + extra]
-        hits = [PassageHit(p.id, score, p.title, p.text) for p, score in found]
-        return in_document_order(hits, [p.doc_id or p.title or f"#{p.id}" for p, _ in found])
-
-    def lead(self, p: Passage) -> Passage:
-        """The first passage of p's document (passages of a document have consecutive ids)."""
-        while p.doc_id is not None:
-            try:
-                prev = self.passage(p.id - 1)
-            except NotFoundError:
-                break
-            if prev.doc_id != p.doc_id:
-                break
-            p = prev
-        return p
-
-
-def in_document_order(hits: list[PassageHit], docs: list[str]) -> list[PassageHit]:
-    """Documents by their best hit; a document's passages in its own order.
-
-    A question about a thing is best met by the opening of its article, which defines it; a later passage
-    of the same article may match the words better ("Munich is located on the Isar…") yet says less.
-    """
-    best: dict[str, int] = {}
-    for rank, doc in enumerate(docs):
-        best.setdefault(doc, rank)
-    order = sorted(range(len(hits)), key=lambda i: (best[docs[i]], hits[i].id))
-    return [hits[i] for i in order]
-
-
-# ------------------------------------------------------------------ versions on disk
-
-
-def version_name(version: int | str) -> str:
-    """3, "3" and "v0003" all name the folder v0003."""
-    if isinstance(version, str):
-        m = VERSION_RE.match(version) or re.fullmatch(r"(\d+)", version)
-        if not m:
-            raise NotFoundError(f"{version!r} is not a snapshot version (like 3 or v0003)")
-        version = int(m.group(1))
-    return f"v{int(version):04d}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return nearest[:k]

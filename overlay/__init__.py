@@ -1,17 +1,26 @@
 """The runtime: the graph proposes, the LLM selects, every step is traced."""
 
+from common import OverlayError
+
 from .config import RuntimeConfig
-from .errors import OverlayError, RuntimeInputError
+from .errors import JobNotFound, RuntimeInputError, TraceNotFound, TracesBusy
+from .explain import explain_steps
 from .feedback import record_feedback
+from .jobs import RESUMABLE, Handler, Job, JobStore
 from .replay import ReplayResult, replay
 from .runtime import Answer, Candidate, Generation, Runtime, Step, open_runtime
-from .traces import TraceNotFound, TracesBusy, TraceStore
-from .workspace import Workspace
+from .traces import TraceStore
+from .workspace import Workspace, ensure_not_served, serving
 
 __all__ = [
+    "RESUMABLE",
     "Answer",
     "Candidate",
     "Generation",
+    "Handler",
+    "Job",
+    "JobNotFound",
+    "JobStore",
     "OverlayError",
     "ReplayResult",
     "Runtime",
@@ -19,10 +28,13 @@ __all__ = [
     "RuntimeInputError",
     "Step",
     "TraceNotFound",
-    "TracesBusy",
     "TraceStore",
+    "TracesBusy",
     "Workspace",
+    "ensure_not_served",
+    "explain_steps",
     "open_runtime",
     "record_feedback",
     "replay",
+    "serving",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 from graph_store import Snapshot, add_text_live
 
 from .config import RuntimeConfig
-from .evaluate import Progress, _contains, plain_answer, rag_prompt
+from .evaluate import Progress, contains, plain_answer, rag_prompt
 from .runtime import Runtime
 from .workspace import Workspace
 
@@ -57,7 +57,7 @@ def edits(
     seconds: list[float] = []
     out_details = []
     for done, row in enumerate(rows):
-        before = [_contains(rt.answer(c["question"], cfg).text, c["answers"]) for c in row["controls"]]
+        before = [contains(rt.answer(c["question"], cfg).text, c["answers"]) for c in row["controls"]]
         with tempfile.TemporaryDirectory(prefix="overlay-edit-") as tmp:
             scratch = scratch_workspace(ws, Path(tmp))
             live, took = make_live(scratch, row["fact"], rt)
@@ -71,8 +71,8 @@ def edits(
                 "llm_q": plain_answer(rt, q, cfg.max_words)[0],
             }
             for key, text in texts.items():
-                hits[key] += _contains(text, answers)
-            after = [_contains(live.answer(c["question"], cfg).text, c["answers"]) for c in row["controls"]]
+                hits[key] += contains(text, answers)
+            after = [contains(live.answer(c["question"], cfg).text, c["answers"]) for c in row["controls"]]
         for b, a in zip(before, after, strict=True):
             if b:
                 checked += 1

@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from graph_store import END_ID, split
-from graph_store.text import join_original
+from graph_store import END_ID, join_original, search, split
 
 from .config import RuntimeConfig
 from .errors import OverlayError
@@ -25,6 +24,8 @@ from .traces import TraceStore
 
 RECALL_K = (8, 16, 32)
 Progress = Callable[[int, int], None]
+
+SPEED_PROMPTS = Path(__file__).resolve().parent / "data" / "speed_prompts.jsonl"  # the first 20 dev questions
 
 
 class EvalInputError(OverlayError):
@@ -59,7 +60,7 @@ def _first_word(text: str) -> str:
 def _in_graph(rt: Runtime, text: str) -> bool:
     """True when the document (its opening) is already a passage of the graph: no measuring on training text."""
     head = " ".join(text.split()[:30])
-    return any(head[:120] in " ".join(h.text.split()) for h in rt.snap.search(head, 3))
+    return any(head[:120] in " ".join(h.text.split()) for h in search(rt.snap, head, 3))
 
 
 def positions(docs: list[dict[str, Any]], n: int) -> list[tuple[int, int]]:
@@ -152,7 +153,7 @@ def _greedy_text(rt: Runtime, session: Any, max_tokens: int) -> str:
     return rt.backend.tokenizer.decode(out)
 
 
-def _contains(text: str, answers: list[str]) -> bool:
+def contains(text: str, answers: list[str]) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", text, re.IGNORECASE) for a in answers)
 
 
@@ -177,7 +178,7 @@ def plain_answer(rt: Runtime, prompt: str | list[dict[str, str]], max_words: int
 
 
 def rag_prompt(rt: Runtime, question: str, cfg: RuntimeConfig) -> list[dict[str, str]]:
-    hits = rt.snap.search(question, cfg.retrieval_k)
+    hits = search(rt.snap, question, cfg.retrieval_k)
     context = passage_context(hits)
     return [{"role": "user", "content": f"{context}\n\n{question}"}]
 
@@ -201,11 +202,11 @@ def recall(
             "rag": plain_answer(rt, rag_prompt(rt, q, cfg), cfg.max_words)[0],
         }
         for name, text in texts.items():
-            correct[name] += _contains(text, answers)
+            correct[name] += contains(text, answers)
             looping[name] += loops(text)
         details.append(
             {"question": q, "answers": answers}
-            | {name: {"text": t, "correct": _contains(t, answers)} for name, t in texts.items()}
+            | {name: {"text": t, "correct": contains(t, answers)} for name, t in texts.items()}
         )
         if progress:
             progress(done + 1, len(rows))

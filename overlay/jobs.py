@@ -21,10 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from graph_store import GraphStoreError
-from selector import SelectorError
+from common import write_json
 
-from .errors import OverlayError
+from .errors import JobNotFound, OverlayError
 
 RESUMABLE = ("distill",)
 Handler = Callable[["Job", Callable[[float, str], None]], dict]
@@ -50,10 +49,6 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class JobNotFound(OverlayError):
-    pass
 
 
 def _alive(pid: int | None) -> bool:
@@ -82,10 +77,7 @@ class JobStore:
 
     def save(self, job: Job) -> None:
         job.updated_at = _now()
-        path = self._path(job.id)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(job.to_dict(), indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json(self._path(job.id), job.to_dict(), indent=1, sort_keys=False)
 
     def _read(self, path: Path) -> Job:
         job = Job(**json.loads(path.read_text(encoding="utf-8")))
@@ -146,7 +138,7 @@ class JobStore:
         try:
             job.result = handler(job, progress)
             job.status, job.progress, job.message = "done", 1.0, "done"
-        except (GraphStoreError, SelectorError, OverlayError, ValueError) as exc:
+        except OverlayError as exc:
             job.status, job.error, job.message = "failed", str(exc), "failed"
         except KeyboardInterrupt:
             job.status, job.message = ("interrupted" if job.kind in RESUMABLE else "failed"), "interrupted"

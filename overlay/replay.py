@@ -23,7 +23,8 @@ def replay(runtime: Runtime, trace: dict[str, Any]) -> ReplayResult:
     if runtime.backend.checksum != trace["model_checksum"]:
         raise OverlayError(
             f"trace {trace['id']} was made with model {trace['model_id']} ({trace['model_checksum'][:12]}…); "
-            f"the loaded model is {runtime.backend.model_id} ({runtime.backend.checksum[:12]}…): pass --model"
+            f"the loaded model is {runtime.backend.model_id} ({runtime.backend.checksum[:12]}…): "
+            "load the model it was made with (setting `model`)"
         )
     if runtime.snap.version != trace["snapshot_version"]:
         raise OverlayError(f"replay needs snapshot v{trace['snapshot_version']}, got v{runtime.snap.version}")

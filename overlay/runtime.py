@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from graph_store import END_ID, SENTENCE_END, Snapshot, is_cjk, join, needs_space, split
+from graph_store import END_ID, SENTENCE_END, Snapshot, is_cjk, join, needs_space, search, split
 from selector import AdapterRef, Backend, Session, load_backend
 
 from .accumulator import PARTS, Accumulator, Proposal
@@ -173,7 +173,7 @@ class Runtime:
             t.key: (t.surface, t.kind) for t in tokens if t.kind != "punct" and self.snap.word_id(t.surface) is None
         }
         lex = self.lexicon.with_words(list(unknown.values()))
-        hits = self.snap.search(question, cfg.retrieval_k) if cfg.retrieval_k else []
+        hits = search(self.snap, question, cfg.retrieval_k) if cfg.retrieval_k else []
         llm_prompt: Prompt = prompt
         if cfg.chat and cfg.passages_in_prompt and hits:
             context = passage_context(hits[: cfg.passages_in_prompt])

@@ -17,7 +17,9 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from .errors import OverlayError
+from common import migrate
+
+from .errors import TraceNotFound, TracesBusy
 from .runtime import Answer
 
 MIGRATIONS = [
@@ -44,14 +46,6 @@ def _locked(fn):
     return wrapper
 
 
-class TraceNotFound(OverlayError):
-    pass
-
-
-class TracesBusy(OverlayError):
-    pass
-
-
 class TraceStore:
     """One DuckDB connection, shared by threads (a server's requests) through a lock."""
 
@@ -67,14 +61,7 @@ class TraceStore:
                     f"{self.path} is in use by another process (is `overlay serve` running on this workspace?)"
                 ) from None
             raise
-        self.con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-        done = {v for (v,) in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
-        for version, sql in enumerate(MIGRATIONS, start=1):
-            if version not in done:
-                self.con.execute("BEGIN")
-                self.con.execute(sql)
-                self.con.execute("INSERT INTO schema_migrations VALUES (?)", [version])
-                self.con.execute("COMMIT")
+        migrate(self.con, MIGRATIONS)
 
     def close(self) -> None:
         self.con.close()

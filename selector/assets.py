@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common import sha256_file
 from selector.errors import AssetMissingError, ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,6 @@ class LoadedModel:
     path: Path
     model_id: str
     checksum: str
-
-
-def _sha256(path: Path) -> str:
-    """Hash a file in chunks so the ~540 MB weights never sit in memory twice."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def find_gguf() -> Path:
@@ -77,7 +72,7 @@ def _problem(folder: Path) -> str | None:
             file = folder / name
             if not file.is_file():
                 return f"missing file {name}"
-            if file.stat().st_size != entry["size"] or _sha256(file) != entry["sha256"]:
+            if file.stat().st_size != entry["size"] or sha256_file(file) != entry["sha256"]:
                 return f"checksum mismatch in {name}"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return f"unreadable manifest ({type(exc).__name__}: {exc})"
@@ -92,7 +87,7 @@ def verify_model_dir(path: str | Path) -> bool:
 def _write_manifest(folder: Path, **extra: Any) -> None:
     """Record size and sha256 of every file in `folder`, plus provenance, so later loads can verify them."""
     files = {
-        p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+        p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": sha256_file(p)}
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != MANIFEST_NAME
     }
@@ -130,7 +125,7 @@ def _convert(gguf: Path, target: Path, progress: bool) -> None:
             delattr(model.config, "quantization_config")
         model.save_pretrained(tmp)  # transformers 5 always writes safetensors (no safe_serialization switch)
         tokenizer.save_pretrained(tmp)
-        source = {"name": gguf.name, "size": gguf.stat().st_size, "sha256": _sha256(gguf)}
+        source = {"name": gguf.name, "size": gguf.stat().st_size, "sha256": sha256_file(gguf)}
         _write_manifest(tmp, source_gguf=source, transformers_version=transformers.__version__)
         if target.exists() or target.is_symlink():
             _remove(target)
@@ -168,7 +163,7 @@ def _weights_checksum(folder: Path) -> str:
     """sha256 over the names and hashes of all safetensors files, for folders without a manifest."""
     digest = hashlib.sha256()
     for file in sorted(folder.glob("*.safetensors")):
-        digest.update(f"{file.name} {_sha256(file)}\n".encode())
+        digest.update(f"{file.name} {sha256_file(file)}\n".encode())
     return digest.hexdigest()
 
 
@@ -191,7 +186,7 @@ def load_model(path: str | Path | None = None) -> LoadedModel:
         if (folder / MANIFEST_NAME).exists() and (problem := _problem(folder)):
             raise ModelLoadError(f"{folder} fails verification against {MANIFEST_NAME}: {problem}.")
     manifest = folder / MANIFEST_NAME
-    checksum = _sha256(manifest) if manifest.is_file() else _weights_checksum(folder)
+    checksum = sha256_file(manifest) if manifest.is_file() else _weights_checksum(folder)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise for a CLI

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .assets import LoadedModel, load_model
-from .errors import SelectorError
+from .errors import ContextLengthError, SelectorError
 from .lora import AdapterRef, attach_adapter
 
 
@@ -60,7 +60,7 @@ class HFBackend:
             if adapter.base_checksum not in (None, loaded.checksum):
                 raise SelectorError(
                     f"adapter {adapter.name!r} was trained on other base weights than {loaded.model_id}; "
-                    "use it with its own base model or pass --adapter none"
+                    "use it with its own base model, or answer without it (adapter `none`)"
                 )
             loaded = attach_adapter(loaded, adapter.folder, adapter.name)
         self.adapter = adapter
@@ -109,8 +109,8 @@ class HFBackend:
         per-token cost, and a prompt of hundreds of tokens needs just its last row."""
         torch = self.torch
         rows = 0 if keep is None else torch.tensor(keep)
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=True, logits_to_keep=rows)
+        with torch.inference_mode():  # transformers 5 names the KV cache `cache` (`past_key_values` is deprecated)
+            out = self.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True, logits_to_keep=rows)
             return torch.log_softmax(out.logits[0].float(), dim=-1).numpy()
 
     def start(self, ids: list[int]) -> Session:
@@ -119,7 +119,9 @@ class HFBackend:
         if not ids:
             raise SelectorError("empty prompt")
         if len(ids) >= self.max_context:
-            raise SelectorError(f"prompt of {len(ids)} tokens does not fit the model's context ({self.max_context})")
+            raise ContextLengthError(
+                f"prompt of {len(ids)} tokens does not fit the model's context ({self.max_context})"
+            )
         cache = DynamicCache(config=self.model.config)
         logprobs = self._forward(ids, cache, [len(ids) - 1])
         return Session(list(ids), logprobs[-1], cache)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selector.assets import LoadedModel
-from selector.errors import SelectorError
+from selector.errors import ContextLengthError, SelectorError
 
 AttentionHook = Callable[[int, Any], None]  # (layer index, weights (heads, T, T)) -> None
 
@@ -104,7 +104,7 @@ class ProbeModel:
         layer's attention weights as they are made, so long texts never hold all of them at once."""
         torch = self.torch
         if len(ids) > self.max_context:
-            raise SelectorError(f"{len(ids)} tokens exceed the model's context ({self.max_context})")
+            raise ContextLengthError(f"{len(ids)} tokens exceed the model's context ({self.max_context})")
         stream: list[Any] = [None] * (self.n_layers + 1)
 
         def keep(index: int) -> Callable:

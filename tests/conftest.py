@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from overlay.cli import app
+from api.cli import app
 
 DATA = Path(__file__).parent / "data"
 TABLES = ("sources", "passages", "nodes", "surfaces", "aliases", "tokens", "links", "edges", "edits")

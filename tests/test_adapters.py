@@ -149,7 +149,7 @@ def test_a_killed_distillation_resumes_to_the_same_adapter(tiny_home: Path, tmp_
 
     steps, args = 12, ("--max-steps", "12", "--checkpoint-every", "2", "--learning-rate", "2e-3", *TINY_ARGS)
     env = {**os.environ, "OVERLAY_HOME": str(tiny_home)}
-    overlay = [sys.executable, "-m", "overlay"]
+    overlay = [sys.executable, "-m", "api"]
     proc = subprocess.Popen(
         [*overlay, "adapters", "distill", "--track", "tiny-therefore", "--name", "resumed", *args],
         env=env,

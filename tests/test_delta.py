@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graph_store import Snapshot, connect, publish, publish_delta, quick_ingest
+from graph_store import Snapshot, connect, publish, publish_delta, quick_ingest, search
 from graph_store.db import is_stale
 from overlay import Runtime, RuntimeConfig
 from tests.conftest import cli_json
@@ -36,7 +36,7 @@ def test_delta_layers_words_and_passages_then_folds_into_publish(ws: Path, tmp_p
     assert info.base_version == base.version and info.passages == 1 and info.words >= 2
     snap = Snapshot.open(ws / "snapshots")
     assert snap.version == base.version and snap.word_id("Zorblax") is not None and base.word_id("Zorblax") is None
-    hit = snap.search("Which volcano is on Mars?", k=2)[0]
+    hit = search(snap, "Which volcano is on Mars?", k=2)[0]
     assert "Zorblax" in hit.text and snap.passage(hit.id).text == hit.text
     assert Snapshot.open(ws / "snapshots", with_delta=False).word_id("Zorblax") is None
 

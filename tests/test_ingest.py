@@ -160,7 +160,7 @@ def test_kill_9_mid_ingest_leaves_graph_as_before(home: Path, cli, tmp_path: Pat
             f.write(json.dumps({"text": " ".join(rng.choices(words, k=60)) + "."}) + "\n")
     env = os.environ | {"OVERLAY_HOME": str(home)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "overlay", "graph", "ingest", str(big)],
+        [sys.executable, "-m", "api", "graph", "ingest", str(big)],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env=env,

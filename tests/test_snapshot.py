@@ -19,6 +19,7 @@ from graph_store import (
     list_snapshots,
     publish,
     rollback,
+    search,
 )
 from graph_store.db import connect
 from graph_store.embeddings import embed_texts, load_model
@@ -157,10 +158,10 @@ def test_words_concepts_and_misses(snap):
 def test_passages_and_search(snap):
     p = snap.passage(2)
     assert (p.title, p.doc_id, p.url) == ("Photosynthesis", "doc2", None) and p.text == PASSAGES[1][2]
-    hits = snap.search("Which is the biggest planet?", k=5)
+    hits = search(snap, "Which is the biggest planet?", k=5)
     assert [h.id for h in hits][:1] == [3] and len(hits) == 3
     assert hits[0].score > hits[1].score and hits[0].title == "Jupiter"
-    assert snap.search("How do plants make sugar from light?", k=1)[0].id == 2
+    assert search(snap, "How do plants make sugar from light?", k=1)[0].id == 2
 
 
 def test_manifest(published, snap):
@@ -271,13 +272,13 @@ def test_empty_graph_publishes(tmp_path, model):
         "edges": {"next": 0, "next2": 0, "assoc": 0, "link": 0, "verdict": 0},
     }
     snap = Snapshot.open(tmp_path / "snapshots")
-    assert snap.node(0).key == "</s>" and snap.next("</s>") == [] and snap.search("anything") == []
+    assert snap.node(0).key == "</s>" and snap.next("</s>") == [] and search(snap, "anything") == []
     with pytest.raises(GraphStoreError):
         publish(tmp_path / "missing.duckdb", tmp_path / "snapshots", progress=False)
 
 
 def test_passages_of_one_document_come_in_its_order() -> None:
-    from graph_store.snapshot import PassageHit, in_document_order
+    from graph_store import PassageHit, in_document_order
 
     hits = [
         PassageHit(11, 0.9, "Munich", "later"),
@@ -299,6 +300,6 @@ def test_search_puts_the_best_documents_opening_first(tmp_path, model) -> None:
     ingest_paths(db, [doc], progress=False)
     publish(db, tmp_path / "snapshots", progress=False)
     snap = Snapshot.open(tmp_path / "snapshots")
-    hits = snap.search("On which river does Zorgville lie?", k=1)  # the nearest, and its document's opening
+    hits = search(snap, "On which river does Zorgville lie?", k=1)  # the nearest, and its document's opening
     assert len(hits) == 2 and hits[0].id < hits[1].id
     assert "republic of Xland" in hits[0].text and "river Qux" in hits[1].text

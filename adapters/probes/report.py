@@ -7,21 +7,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common import write_atomic
+
 PLOT_LABEL_LIMIT = 64  # above this many tokens, axis labels would be unreadable
-
-
-def _write_atomic(path: Path, data: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _array(value: Any) -> np.ndarray:
@@ -244,7 +237,7 @@ def _summary(report: dict[str, Any]) -> list[tuple[str, str]]:
 def write_report(report: dict[str, Any], out: Path) -> Path:
     """Write JSON, plots and index.html into `out` (created); returns the index path."""
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "report.json", json.dumps(report, indent=1, ensure_ascii=False))
+    write_atomic(out / "report.json", json.dumps(report, indent=1, ensure_ascii=False))
     plots = PLOTTERS[report["kind"]](report, out)
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _summary(report))
     figures = "".join(
@@ -259,7 +252,7 @@ table{{border-collapse:collapse;margin:12px 0}}th,td{{border:1px solid #ccc;padd
 figure{{margin:18px 0}}img{{max-width:100%;border:1px solid #eee}}blockquote{{color:#555;white-space:pre-wrap}}</style>
 </head><body><h1>overlay probe {report["kind"]}</h1><blockquote>{html.escape(text or "")}</blockquote>
 <table>{rows}</table>{figures}<p><a href="report.json">report.json</a></p></body></html>"""
-    _write_atomic(out / "index.html", page)
+    write_atomic(out / "index.html", page)
     return out / "index.html"
 
 
@@ -297,5 +290,5 @@ def imprint_plots(report: dict[str, Any], out: Path) -> list[str]:
     fig.tight_layout()
     fig.savefig(out / "efficacy.png", dpi=90)
     plt.close(fig)
-    _write_atomic(out / "report.json", json.dumps(report, indent=1))
+    write_atomic(out / "report.json", json.dumps(report, indent=1))
     return ["drift.png", "efficacy.png", "report.json"]

@@ -1,24 +1,40 @@
-"""The `overlay` command: a thin shell over the library (every command calls one public function)."""
+"""The runtime's command groups (graph, answers, traces, evals, bench) and the CLI plumbing they share.
+
+The console script's root is `api.cli`, which sits above every package and mounts these next to the
+adapters' groups; this package never imports `adapters` or `api`: the root hands it the adapter resolver.
+"""
 
 from __future__ import annotations
 
-import typer
-
-from .adapters import adapters_app, jobs_app, tracks_app
-from .answer import ask, chat, explain, feedback, replay, traces_app
+from .answer import ask, chat, feedback, replay, traces_app
 from .evals import bench_app, eval_app
 from .graph import graph_app
-from .probe import probe_app
-from .serve import serve
+from .options import Json, Model, build, config_options, runtime_options
+from .output import emit_json, err, handle_errors, out, progress_bar
+from .selection import AdapterOption, AdapterResolver, runtime_for, store, use_adapter_resolver
 
-app = typer.Typer(help="Overlay: traceable text generation over an editable semantic graph.", no_args_is_help=True)
-app.add_typer(graph_app, name="graph")
-app.add_typer(traces_app, name="traces")
-app.add_typer(eval_app, name="eval")
-app.add_typer(bench_app, name="bench")
-app.add_typer(probe_app, name="probe")
-app.add_typer(tracks_app, name="tracks")
-app.add_typer(adapters_app, name="adapters")
-app.add_typer(jobs_app, name="jobs")
-for command in (ask, chat, explain, replay, feedback, serve):
-    app.command()(command)
+__all__ = [
+    "AdapterOption",
+    "AdapterResolver",
+    "Json",
+    "Model",
+    "ask",
+    "bench_app",
+    "build",
+    "chat",
+    "config_options",
+    "emit_json",
+    "err",
+    "eval_app",
+    "feedback",
+    "graph_app",
+    "handle_errors",
+    "out",
+    "progress_bar",
+    "replay",
+    "runtime_for",
+    "runtime_options",
+    "store",
+    "traces_app",
+    "use_adapter_resolver",
+]

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .. import evaluate
+from ..config import RuntimeConfig
+from ..edits import edits as run_edits
 from ..traces import TraceStore
 from ..workspace import Workspace
-from .output import emit_json, err, handle_errors, out
+from .options import Json, Model, build, runtime_options
+from .output import emit_json, handle_errors, out
+from .output import progress_bar as _progress
 from .selection import AdapterOption, runtime_for
 
 eval_app = typer.Typer(help="Measure the overlay against the LLM alone.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (side by side, same process).", no_args_is_help=True)
-
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-Model = Annotated[Path | None, typer.Option(help="A local Hugging Face model folder (default: bundled SmolLM2).")]
-DEV_RECALL = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "recall_dev.jsonl"
-
-
-@contextlib.contextmanager
-def _progress(label: str) -> Iterator[evaluate.Progress]:
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _report(result: dict[str, Any], as_json: bool, keys: list[tuple[str, str]]) -> None:
@@ -45,16 +34,18 @@ def _report(result: dict[str, Any], as_json: bool, keys: list[tuple[str, str]]) 
 
 @eval_app.command("next-word")
 @handle_errors
+@runtime_options()
 def next_word(
     file: Path,
     max_positions: Annotated[int, typer.Option(min=1)] = 400,
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Next word of held-out text: overlay vs the LLM's greedy word vs the graph alone."""
     docs = evaluate.read_jsonl(file, ("text",))
-    runtime = runtime_for(Workspace(), model, adapter)
+    runtime = runtime_for(Workspace(), model, adapter, config=build(RuntimeConfig, settings or {}))
     with _progress("next-word") as progress:
         result = evaluate.next_word(runtime, docs, max_positions, progress=progress)
     _report(
@@ -73,16 +64,18 @@ def next_word(
 
 @eval_app.command("recall")
 @handle_errors
+@runtime_options()
 def recall(
     file: Path,
     details: Annotated[bool, typer.Option("--details", help="List each question with every system's answer.")] = False,
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Knowledge questions: overlay vs LLM alone vs RAG (same LLM, retrieved passages in its prompt)."""
     rows = evaluate.read_jsonl(file, ("question", "answers"))
-    runtime = runtime_for(Workspace(), model, adapter)
+    runtime = runtime_for(Workspace(), model, adapter, config=build(RuntimeConfig, settings or {}))
     with _progress("recall") as progress:
         result = evaluate.recall(runtime, rows, progress=progress)
     if not details:
@@ -109,6 +102,7 @@ def recall(
 
 @eval_app.command("edits")
 @handle_errors
+@runtime_options()
 def edits(
     file: Path,
     details: Annotated[bool, typer.Option("--details", help="Each fact with every system's answers.")] = False,
@@ -116,13 +110,12 @@ def edits(
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Knowledge edits: ingest each fact live (a delta, in a scratch copy), then ask, paraphrase, controls."""
-    from ..edits import edits as run_edits
-
     rows = evaluate.read_jsonl(file, ("fact", "question", "paraphrase", "answers", "controls"))[:limit]
     ws = Workspace()
-    runtime = runtime_for(ws, model, adapter)
+    runtime = runtime_for(ws, model, adapter, config=build(RuntimeConfig, settings or {}))
     with _progress("edits") as progress:
         result = run_edits(runtime, ws, rows, progress=progress, details=details)
     _report(
@@ -144,19 +137,21 @@ def edits(
 
 @bench_app.command("speed")
 @handle_errors
+@runtime_options()
 def speed(
     prompts: Annotated[
-        Path | None, typer.Option(help="JSONL with 'question' (default: first 20 dev questions).")
+        Path | None, typer.Option(help="JSONL with 'question' (default: the first 20 dev recall questions, bundled).")
     ] = None,
     n: Annotated[int, typer.Option(min=1, help="How many prompts.")] = 20,
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Words/s of plain `model.generate` and of the runtime, same model, same process, same word budget."""
-    path = prompts or DEV_RECALL
+    path = prompts or evaluate.SPEED_PROMPTS
     questions = [r["question"] for r in evaluate.read_jsonl(path, ("question",))][:n]
-    runtime = runtime_for(Workspace(), model, adapter)
+    runtime = runtime_for(Workspace(), model, adapter, config=build(RuntimeConfig, settings or {}))
     with tempfile.TemporaryDirectory() as tmp, _progress("speed") as progress:
         store = TraceStore(Path(tmp) / "traces.duckdb")
         result = evaluate.speed(runtime, questions, progress=progress, traces=store)

@@ -204,7 +204,7 @@ def search(
     as_json: Json = False,
 ) -> None:
     """Passages of the published snapshot nearest in meaning to TEXT (what the runtime retrieves)."""
-    hits = gs.Snapshot.open(Workspace().snapshots).search(text, k)
+    hits = gs.search(gs.Snapshot.open(Workspace().snapshots), text, k)
     rows = [{"id": h.id, "score": round(float(h.score), 4), "title": h.title, "text": h.text} for h in hits]
     if as_json:
         return emit_json(rows)

@@ -1,27 +1,26 @@
-"""Shared CLI plumbing: JSON or rich output on stdout, messages on stderr, errors → exit codes."""
+"""Shared CLI plumbing: JSON or rich output on stdout, messages and progress on stderr, errors → exit codes.
+
+Exit codes come from the one error table (`errors.KINDS`): 0 ok, 1 failure, 2 bad usage or input,
+130 interrupted.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from adapters import AdapterError  # the CLI is the shell over every package
-from graph_store import GraphStoreError
-from selector import SelectorError
-
-from ..errors import OverlayError
+from common import EXIT_INTERRUPTED, OverlayError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-# Errors a user can act on: exit 2 (bad usage or input), message on stderr, no traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (AdapterError, GraphStoreError, SelectorError, OverlayError)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,15 +30,24 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as exc:
+        except OverlayError as exc:
             err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, remaining: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A transient rich bar on stderr; yields `update(done, total)` (the library's progress callback)."""
+    clock = TimeRemainingColumn() if remaining else TimeElapsedColumn()
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), clock, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

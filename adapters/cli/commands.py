@@ -1,6 +1,6 @@
 """`overlay tracks …`, `overlay adapters …` and `overlay jobs …`: distil tracks into verified adapters.
 
-The CLI is the shell over every package, so it imports `adapters` (lazily: torch loads only when needed).
+The adapters' own command groups, mounted by the CLI's root (`api.cli`); torch loads only when needed.
 """
 
 from __future__ import annotations
@@ -10,20 +10,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import OverlayError
-from ..jobs import RESUMABLE, Job, JobStore
-from ..traces import TraceStore
-from ..workspace import Workspace
-from .output import emit_json, err, handle_errors, out
+from common import BadInput
+from overlay import RESUMABLE, Job, JobStore, TraceStore, Workspace
+from overlay.cli import Json, build, config_options, emit_json, err, handle_errors, out
+
+from ..distill import DistillConfig
+from ..pipeline import DistillSpec, check, distill_adapter
 
 tracks_app = typer.Typer(help="Tracks: frequent paths (traces, graph, curated files) to distil.", no_args_is_help=True)
 adapters_app = typer.Typer(help="LoRA adapters for the selector: distil, verify, activate.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Long jobs (distillation, ingest, publish): status and resume.", no_args_is_help=True)
-
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
 def _home() -> Path:
@@ -44,10 +42,10 @@ def tracks_mine(
     as_json: Json = False,
 ) -> None:
     """Find frequent paths in traces and strong chains in the graph; save them as tracks."""
-    from adapters.tracks import mine_graph, mine_traces, save_mined
+    from ..tracks import mine_graph, mine_traces, save_mined
 
     if source not in ("traces", "graph", "all"):
-        raise OverlayError("--source must be traces, graph or all")
+        raise BadInput("--source must be traces, graph or all")
     ws = Workspace()
     found = []
     if source in ("traces", "all") and ws.traces_db.exists():
@@ -73,7 +71,7 @@ def tracks_mine(
 @handle_errors
 def tracks_list(as_json: Json = False) -> None:
     """Curated tracks (data/tracks) and mined ones (OVERLAY_HOME/tracks)."""
-    from adapters.tracks import load_tracks
+    from ..tracks import load_tracks
 
     tracks = load_tracks(_home())
     if as_json:
@@ -86,8 +84,8 @@ def tracks_list(as_json: Json = False) -> None:
 @handle_errors
 def tracks_show(track_id: str, as_json: Json = False) -> None:
     """A track with its training pairs and held-out variants."""
-    from adapters.dataset import track_examples
-    from adapters.tracks import get_tracks
+    from ..dataset import track_examples
+    from ..tracks import get_tracks
 
     (track,) = get_tracks([track_id], _home())
     train, heldout = track_examples(track)
@@ -103,13 +101,11 @@ def tracks_show(track_id: str, as_json: Json = False) -> None:
 
 # -------------------------------------------------------------------------------------------- adapters
 def _print_checks(checks: dict[str, dict]) -> None:
-    for key, check in checks.items():
+    for key, c in checks.items():
         out.print(f"  {key:<18} {check['value']!s:<10} {check['threshold']:<8} {'ok' if check['passed'] else 'FAIL'}")
 
 
 def _run_distill(store: JobStore, job: Job, as_json: bool) -> None:
-    from adapters.pipeline import DistillSpec, distill_adapter
-
     spec = DistillSpec.model_validate(job.params)
     columns = (
         TextColumn("{task.description}"),
@@ -144,39 +140,18 @@ def _run_distill(store: JobStore, job: Job, as_json: bool) -> None:
 
 @adapters_app.command("distill")
 @handle_errors
+@config_options(DistillConfig, panel="Distillation settings (see `overlay config`)")
 def adapters_distill(
     track: Annotated[list[str], typer.Option("--track", help="A track id (repeat for several).")],
     name: Annotated[str, typer.Option(help="Registry name of the new adapter.")],
-    rank: Annotated[int, typer.Option(min=1, max=256)] = 8,
-    epochs: Annotated[int, typer.Option(min=1)] = 4,
-    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many steps.")] = None,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
-    kl_weight: Annotated[float, typer.Option(min=0.0, help="Weight of the KL-to-base term on wiki text.")] = 5.0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
-    checkpoint_every: Annotated[int, typer.Option(min=1)] = 10,
     model: Annotated[str | None, typer.Option(help="Base model folder (default: bundled SmolLM2).")] = None,
     replace: Annotated[bool, typer.Option(help="Replace an adapter of the same name.")] = False,
     as_json: Json = False,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Train a LoRA adapter on tracks as a resumable job, verify its imprint, install it in the registry."""
-    from adapters.distill import DistillConfig
-    from adapters.pipeline import DistillSpec, check
-
-    try:
-        config = DistillConfig(
-            rank=rank,
-            epochs=epochs,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            kl_weight=kl_weight,
-            batch_size=batch_size,
-            seed=seed,
-            checkpoint_every=checkpoint_every,
-        )
-        spec = DistillSpec(name=name, tracks=track, config=config, model=model, replace=replace)
-    except ValidationError as exc:
-        raise OverlayError(f"bad distillation settings: {exc}") from None
+    config = build(DistillConfig, settings or {})
+    spec = build(DistillSpec, {"name": name, "tracks": track, "config": config, "model": model, "replace": replace})
     check(_home(), spec)
     store = _jobs()
     job = store.create("distill", spec.model_dump())
@@ -188,7 +163,7 @@ def adapters_distill(
 @handle_errors
 def adapters_list(as_json: Json = False) -> None:
     """Adapters in the registry, with their verdict and the active one."""
-    from adapters import registry
+    from .. import registry
 
     home = _home()
     active = (registry.active_adapter(home) or {}).get("name")
@@ -218,7 +193,7 @@ def adapters_list(as_json: Json = False) -> None:
 @handle_errors
 def adapters_show(name: str, as_json: Json = False) -> None:
     """An adapter's manifest: base model, tracks, hyper-parameters, data sizes, imprint report."""
-    from adapters import registry
+    from .. import registry
 
     path, manifest = registry.open_adapter(_home(), name)
     data = manifest.model_dump() | {"folder": str(path)}
@@ -240,7 +215,7 @@ def adapters_activate(
     as_json: Json = False,
 ) -> None:
     """Make the runtime's selector use this adapter."""
-    from adapters import registry
+    from .. import registry
 
     state = registry.activate(_home(), name, force=force)
     if as_json:
@@ -252,7 +227,7 @@ def adapters_activate(
 @handle_errors
 def adapters_deactivate() -> None:
     """Answer with the base model again."""
-    from adapters import registry
+    from .. import registry
 
     registry.deactivate(_home())
     out.print("no active adapter")
@@ -262,7 +237,7 @@ def adapters_deactivate() -> None:
 @handle_errors
 def adapters_remove(name: str) -> None:
     """Delete an adapter (deactivating it first if it is active)."""
-    from adapters import registry
+    from .. import registry
 
     registry.remove(_home(), name)
     out.print(f"removed {name}")
@@ -272,17 +247,18 @@ def adapters_remove(name: str) -> None:
 @handle_errors
 def adapters_adherence(name: str, as_json: Json = False) -> None:
     """How often the selector picks the adapter's track words on held-out variants, before vs after."""
-    from adapters import registry
-    from adapters.adherence import adherence
-    from adapters.dataset import build
-    from adapters.tracks import get_tracks
     from graph_store import Snapshot
     from selector import load_backend
+
+    from .. import registry
+    from ..adherence import adherence
+    from ..dataset import build as build_dataset
+    from ..tracks import get_tracks
 
     home = _home()
     ref = registry.reference(home, name, force=True)
     manifest = registry.read_manifest(home, name)
-    data = build(get_tracks(manifest.tracks, home))
+    data = build_dataset(get_tracks(manifest.tracks, home))
     with err.status("measuring…"):
         result = adherence(load_backend(adapter=ref), Snapshot.open(Workspace().snapshots), data.heldout)
     if as_json:
@@ -333,7 +309,7 @@ def jobs_resume(job_id: str, as_json: Json = False) -> None:
     store = _jobs()
     job = store.get(job_id)
     if job.kind not in RESUMABLE:
-        raise OverlayError(f"job {job_id} is a {job.kind} job; only {', '.join(RESUMABLE)} jobs resume")
+        raise BadInput(f"job {job_id} is a {job.kind} job; only {', '.join(RESUMABLE)} jobs resume")
     if job.status in ("done", "queued", "running"):
-        raise OverlayError(f"job {job_id} is {job.status}; only interrupted or failed jobs resume")
+        raise BadInput(f"job {job_id} is {job.status}; only interrupted or failed jobs resume")
     _run_distill(store, job, as_json)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import OverlayError
-from ..workspace import Workspace
-from .output import emit_json, err, handle_errors, out
+from common import BadInput
+from overlay import Workspace
+from overlay.cli import emit_json, err, handle_errors, out, progress_bar
 
 probe_app = typer.Typer(
     help="Probe a model's insides: response map, head classes, patching, comparison.", no_args_is_help=True
@@ -37,21 +34,13 @@ def _path(spec: str | None) -> Path | None:
 
 def _text(text: str | None, file: Path | None) -> str:
     if (text is None) == (file is None):
-        raise OverlayError("give the text either as an argument or with --file, not both")
+        raise BadInput("give the text either as an argument or with --file, not both")
     if file is not None:
         try:
             return file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise OverlayError(f"cannot read {file}: {exc}") from None
+            raise BadInput(f"cannot read {file}: {exc}") from None
     return text or ""
-
-
-@contextlib.contextmanager
-def _progress(label: str) -> Iterator[Any]:
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _out_dir(given: Path | None, kind: str) -> Path:
@@ -59,7 +48,7 @@ def _out_dir(given: Path | None, kind: str) -> Path:
 
 
 def _finish(report: dict[str, Any], folder: Path, as_json: bool, summary: list[str]) -> None:
-    from adapters.probes import write_report
+    from ..probes import write_report
 
     index = write_report(report, folder)
     if as_json:
@@ -72,7 +61,7 @@ def _finish(report: dict[str, Any], folder: Path, as_json: bool, summary: list[s
 
 
 def _open(model: str | None, adapter: str | None) -> Any:
-    from adapters.probes import open_probe
+    from ..probes import open_probe
 
     with err.status("loading the model…"):
         return open_probe(_path(model), adapter, Workspace().home)
@@ -91,15 +80,15 @@ def map_(
     as_json: Json = False,
 ) -> None:
     """Per token and layer: norms, drift, logit lens, surprisal and attention, as JSON, PNGs and a page."""
-    from adapters.probes import response_map
+    from ..probes import response_map
 
     body = _text(text, file)
     models = model or [None]
     if len(models) > 2:
-        raise OverlayError("give at most two --model values")
+        raise BadInput("give at most two --model values")
     probe = _open(models[0], adapter)
     other = _open(models[1], None) if len(models) == 2 else (probe if adapter else None)
-    with _progress("map") as progress:
+    with progress_bar(remaining=False, label="map") as progress:
         report = response_map(probe, body, other, max_tokens=max_tokens, window=window, progress=progress)
     tops = [t for t in report["logit_lens"]["first_top1"] if t is not None]
     _finish(
@@ -126,7 +115,7 @@ def heads(
     as_json: Json = False,
 ) -> None:
     """Previous-token, induction, duplicate-token and sink heads, from repeated random tokens."""
-    from adapters.probes import head_classes, random_twin
+    from ..probes import head_classes, random_twin
 
     probe = _open((model or [None])[0], adapter)
     if random_init:
@@ -153,10 +142,10 @@ def patch(
     as_json: Json = False,
 ) -> None:
     """Causal tracing: restore one hidden state of the clean run inside the corrupted run, everywhere."""
-    from adapters.probes import patch as run_patch
+    from ..probes import patch as run_patch
 
     probe = _open((model or [None])[0], adapter)
-    with _progress("patch") as progress:
+    with progress_bar(remaining=False, label="patch") as progress:
         report = run_patch(probe, clean, corrupt, target, progress=progress)
     _finish(
         report,
@@ -181,7 +170,7 @@ def compare(
     as_json: Json = False,
 ) -> None:
     """Two models on one text, aligned on words: --model A --model B, or one model against itself + --adapter."""
-    from adapters.probes import compare as run_compare
+    from ..probes import compare as run_compare
 
     body = _text(text, file)
     models = model or []
@@ -190,8 +179,8 @@ def compare(
     elif len(models) <= 1 and adapter is not None:
         a, b = _open(models[0] if models else None, None), _open(models[0] if models else None, adapter)
     else:
-        raise OverlayError("compare needs two sides: --model A --model B, or [--model A] --adapter NAME")
-    with _progress("compare") as progress:
+        raise BadInput("compare needs two sides: --model A --model B, or [--model A] --adapter NAME")
+    with progress_bar(remaining=False, label="compare") as progress:
         report = run_compare(a, b, body, max_tokens=max_tokens, progress=progress)
     lines = [
         f"{side['model']['id']}: {side['mean_surprisal_per_word']} nats/word, emergence at "

@@ -22,14 +22,15 @@ import faiss
 import numpy as np
 from rich.console import Console
 
+from common import sha256_file, write_json
+
 from . import db
 from .counting import recount
 from .curation import replay
 from .db import KEYED
-from .delta import drop_delta
 from .embeddings import DIM, MODEL_NAME, ensure_embeddings, passage_vectors
 from .errors import GraphStoreError, NotFoundError
-from .snapshot import CSR_RELS, FIELDS, PROV, VERSION_RE, Manifest, sha256_file, version_name
+from .snapshot_format import CSR_RELS, FIELDS, PROV, VERSION_RE, Manifest, drop_delta, version_name
 
 _PROV_SQL = ", ".join(f"coalesce(list_sort(passages)[{i + 1}], -1)::INT AS p{i}" for i in range(PROV))
 _COLS = f"dst::INT AS indices, weight::FLOAT AS weight, count::BIGINT AS count, {_PROV_SQL}"
@@ -129,8 +130,14 @@ def _compile(con: duckdb.DuckDBPyConnection, out: Path) -> tuple[dict, str]:
     vocab: list = [None] * n_rows
     for nid, key, surface, kind, count in con.execute("SELECT id, key, surface, kind, count FROM nodes").fetchall():
         vocab[nid] = [key, surface, kind, int(count or 0)]
-    _write_json(out / "vocab.json", vocab)
-    _write_json(out / "aliases.json", con.execute("SELECT key, kind, node_id FROM aliases ORDER BY ALL").fetchall())
+    write_json(out / "vocab.json", vocab, indent=None, sort_keys=False, separators=(",", ":"))
+    write_json(
+        out / "aliases.json",
+        con.execute("SELECT key, kind, node_id FROM aliases ORDER BY ALL").fetchall(),
+        indent=None,
+        sort_keys=False,
+        separators=(",", ":"),
+    )
 
     rows = con.execute("SELECT id, title, doc_id, url, text FROM passages ORDER BY id").fetchall()
     offsets = [0]
@@ -161,10 +168,6 @@ def _save_rel(out: Path, rel: str, indptr: np.ndarray, cols: dict[str, np.ndarra
     for name in FIELDS:
         np.save(out / f"{rel}.{name}.npy", cols[name])
     return len(cols["indices"])
-
-
-def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
 
 def graph_hash(con: duckdb.DuckDBPyConnection) -> str:

@@ -1,0 +1,34 @@
+"""The house's foundation, below every other package: the one error table, file helpers and the migration
+runner. It imports no other package of the project."""
+
+from .errors import (
+    EXIT_INTERRUPTED,
+    KINDS,
+    BadInput,
+    Busy,
+    ContextLengthExceeded,
+    Kind,
+    NotFound,
+    OverlayError,
+    Unavailable,
+    error_of,
+)
+from .files import sha256_file, write_atomic, write_json
+from .migrations import migrate
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "KINDS",
+    "BadInput",
+    "Busy",
+    "ContextLengthExceeded",
+    "Kind",
+    "NotFound",
+    "OverlayError",
+    "Unavailable",
+    "error_of",
+    "migrate",
+    "sha256_file",
+    "write_atomic",
+    "write_json",
+]

@@ -1,3 +1,0 @@
-from overlay.cli import app
-
-app(prog_name="overlay")
