@@ -19,7 +19,8 @@ from graph_store import END_ID, join_original, search, split
 
 from .config import RuntimeConfig
 from .errors import OverlayError
-from .runtime import Runtime, passage_context
+from .prompting import passage_context, with_passages
+from .runtime import Runtime
 from .traces import TraceStore
 
 RECALL_K = (8, 16, 32)
@@ -179,8 +180,7 @@ def plain_answer(rt: Runtime, prompt: str | list[dict[str, str]], max_words: int
 
 def rag_prompt(rt: Runtime, question: str, cfg: RuntimeConfig) -> list[dict[str, str]]:
     hits = search(rt.snap, question, cfg.retrieval_k)
-    context = passage_context(hits)
-    return [{"role": "user", "content": f"{context}\n\n{question}"}]
+    return with_passages(question, question, passage_context(hits))
 
 
 def recall(

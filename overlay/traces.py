@@ -20,7 +20,7 @@ import numpy as np
 from common import migrate
 
 from .errors import TraceNotFound, TracesBusy
-from .runtime import Answer
+from .records import Answer
 
 MIGRATIONS = [
     """

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graph_store import END_ID, Snapshot, apply_edit, connect, ingest_paths, publish
-from overlay import Runtime, RuntimeConfig, RuntimeInputError, TraceStore, replay
+from overlay import Runtime, RuntimeConfig, RuntimeInputError, TraceStore, replay, scoring, spelling
 from tests.conftest import DATA, save_tiny_llama
 
 WORDS = [
@@ -160,7 +160,7 @@ def test_refused_spelling_falls_back_to_safe_words(runtime: Runtime) -> None:
     step = runtime.choose(state, lp, cfg, 0, excluded=["sea", "river"], safe_only=True)
     winner = step.winner
     assert winner.text not in ("sea", "river")
-    fed = runtime._ids(state, winner.node, step.text, step.space)
+    fed = spelling.word_ids(state, winner.node, step.text, step.space)
     assert len(fed) == 1 or step.copy_source is not None
 
 
@@ -169,11 +169,11 @@ def test_ngrams_never_repeat_but_a_passage_may_repeat_its_own(runtime: Runtime) 
     state, _, _ = runtime.prepare("The river is long.", cfg)
     for w in ["The", "sea", "is", "deep", ".", "The", "sea"]:
         runtime.observe(state, runtime.snap.word_id(w), w, cfg)
-    assert not runtime._mask(state, cfg, state.acc.propose())[runtime.snap.word_id("is")]  # "The sea is" again
+    assert not scoring.mask(state, cfg, state.acc.propose())[runtime.snap.word_id("is")]  # "The sea is" again
     cfg = RuntimeConfig(chat=False, block_ngram=3)  # with passages: "the sea is" continues one at a fresh place
     state, _, _ = runtime.prepare("The river is long and the sea is deep. Ships sail on", cfg)
     for w in ["the", "sea", "is", "deep", ".", "the", "sea"]:
         runtime.observe(state, runtime.snap.word_id(w), w, cfg)
     prop = state.acc.propose()
     is_id = runtime.snap.word_id("is")
-    assert prop.parts["copy"][is_id] > 0 and runtime._mask(state, cfg, prop)[is_id]
+    assert prop.parts["copy"][is_id] > 0 and scoring.mask(state, cfg, prop)[is_id]

@@ -102,7 +102,7 @@ def tracks_show(track_id: str, as_json: Json = False) -> None:
 # -------------------------------------------------------------------------------------------- adapters
 def _print_checks(checks: dict[str, dict]) -> None:
     for key, c in checks.items():
-        out.print(f"  {key:<18} {check['value']!s:<10} {check['threshold']:<8} {'ok' if check['passed'] else 'FAIL'}")
+        out.print(f"  {key:<18} {c['value']!s:<10} {c['threshold']:<8} {'ok' if c['passed'] else 'FAIL'}")
 
 
 def _run_distill(store: JobStore, job: Job, as_json: bool) -> None:

@@ -1,0 +1,69 @@
+"""Everything before an answer's first step: the question, retrieval, the session words, the LLM prompt.
+
+In the hybrid prompt the top retrieved passages go before the user's question (the RAG baseline builds
+its prompt with the same `passage_context`); the same passages seed the accumulator's activation and copy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph_store import Snapshot, search, split
+
+from .accumulator import Accumulator
+from .config import RuntimeConfig
+from .errors import RuntimeInputError
+from .lexicon import Lexicon
+from .records import Prompt
+from .state import AnswerState
+
+
+def passage_context(hits: list) -> str:
+    """Retrieved passages as they are put in an LLM prompt (the hybrid runtime and the RAG baseline alike)."""
+    return "\n".join(f"{h.title}: {h.text}" if h.title else h.text for h in hits)
+
+
+def question_of(prompt: Prompt) -> str:
+    """The text to answer: the prompt itself, or the last user message of a conversation."""
+    question = (
+        prompt
+        if isinstance(prompt, str)
+        else next((m.get("content", "") for m in reversed(prompt) if m.get("role") == "user"), "")
+    )
+    if not isinstance(question, str) or not question.strip():
+        raise RuntimeInputError("empty prompt: give a question or text to continue")
+    return question
+
+
+def with_passages(prompt: Prompt, question: str, context: str) -> list[dict[str, str]]:
+    """The conversation with the passages put before the last user message's text."""
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+    messages[-1 if messages[-1]["role"] == "user" else len(messages) - 1]["content"] = f"{context}\n\n{question}"
+    return messages
+
+
+def prepare(
+    snap: Snapshot, lexicon: Lexicon, backend: Any, prompt: Prompt, cfg: RuntimeConfig
+) -> tuple[AnswerState, list[int], list]:
+    """Retrieve, seed the accumulator and build the LLM prompt: (state, prompt ids, passages)."""
+    question = question_of(prompt)
+    tokens = split(question)
+    words = [t for t in tokens if t.kind == "word"]
+    if words and all(snap.word_id(t.surface) is None for t in words):
+        raise RuntimeInputError(
+            "none of the prompt's words are in the graph (a language or script it has never seen?): "
+            "ingest text in that language first"
+        )
+    unknown = {t.key: (t.surface, t.kind) for t in tokens if t.kind != "punct" and snap.word_id(t.surface) is None}
+    lex = lexicon.with_words(list(unknown.values()))
+    hits = search(snap, question, cfg.retrieval_k) if cfg.retrieval_k else []
+    llm_prompt: Prompt = prompt
+    if cfg.chat and cfg.passages_in_prompt and hits:
+        llm_prompt = with_passages(prompt, question, passage_context(hits[: cfg.passages_in_prompt]))
+    ids = backend.prompt_ids(llm_prompt if cfg.chat else question, cfg.chat)
+    acc = Accumulator(snap, lex, cfg)
+    acc.seed(question, hits)
+    state = AnswerState(lex, acc, lex.valid & (lex.kinds != "concept"))
+    if not cfg.chat:
+        state.prev_surface = tokens[-1].surface if tokens else None
+    return state, ids, hits

@@ -1,0 +1,64 @@
+"""Why a candidate scored what it did: the edges and passages behind each graph part, for the trace.
+
+Only the traced candidates (the top `trace_k`) get these; a step reads its `next`/`next2` rows once for
+all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph_store import Snapshot
+
+from .accumulator import PARTS, Proposal
+from .records import Candidate
+from .scoring import written_form
+from .state import AnswerState, Scored
+
+Rows = dict[str, dict[int, Any]]
+
+
+def candidate(snap: Snapshot, node: int, state: AnswerState, sc: Scored, rows: Rows) -> Candidate:
+    parts = {name: float(sc.prop.parts[name][node]) for name in PARTS}
+    return Candidate(
+        node,
+        written_form(state, node, sc.cap) or "</s>",
+        float(sc.llm[node]),
+        parts,
+        float(sc.g[node]),
+        float(sc.score[node]),
+        edges(snap, node, state, sc.prop, parts, rows),
+    )
+
+
+def edges(
+    snap: Snapshot, node: int, state: AnswerState, prop: Proposal, parts: dict[str, float], rows: Rows
+) -> list[dict[str, Any]]:
+    """The edges and passages behind a candidate's graph parts (for the trace and explanations)."""
+    out: list[dict[str, Any]] = []
+    if parts["copy"] and node in prop.copy_from:
+        pid, pos, length = prop.copy_from[node]
+        out.append({"rel": "copy", "passage": pid, "position": pos, "match": length})
+    if parts["activation"]:
+        out.extend({"rel": "activation", "from": why} for why in state.acc.sources.get(node, []))
+    words, surfaces = state.words, state.lex.surfaces
+    if parts["next"] and words:
+        if "next" not in rows:
+            rows["next"] = {n.id: n for n in snap.next(words[-1], 64)}
+        out.extend(_edge("next", rows["next"].get(node), [surfaces[w] for w in words[-1:]]))
+    if parts["next2"] and len(words) >= 2:
+        if "next2" not in rows:
+            rows["next2"] = {n.id: n for n in snap.next2(words[-2], words[-1], 64)}
+        out.extend(_edge("next2", rows["next2"].get(node), [surfaces[w] for w in words[-2:]]))
+    if parts["verdict"]:
+        ctx = ["</s>", "</s>", *(surfaces[w] for w in words)][-2:]
+        out.append({"rel": "verdict", "src": ctx, "dst": surfaces[node], "weight": parts["verdict"]})
+    return out
+
+
+def _edge(rel: str, n: Any, src: list[str]) -> list[dict[str, Any]]:
+    if n is None:
+        return []
+    return [
+        {"rel": rel, "src": src, "dst": n.surface, "weight": n.weight, "count": n.count, "passages": list(n.passages)}
+    ]

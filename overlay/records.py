@@ -1,0 +1,63 @@
+"""What an answer leaves behind: its steps, each with the candidates it weighed (the trace's records).
+
+The runtime yields a `Step` per written word and ends with an `Answer`; the trace store writes exactly
+these, and replay compares them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Prompt = str | list[dict[str, str]]
+
+
+@dataclass
+class Candidate:
+    node: int
+    text: str
+    llm: float  # log P of its first subword (tie-adjusted)
+    parts: dict[str, float]  # graph parts, unweighted
+    graph: float  # g(c), weighted sum of parts
+    score: float  # llm + β·g
+    edges: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    index: int
+    context_tail: str
+    chosen: int  # index into `candidates`
+    n_candidates: int
+    candidates: list[Candidate]
+    text: str  # the chosen word as written (surface)
+    delta: str  # what this step appends to the answer text (with its leading space)
+    space: bool = False  # fed with a leading space
+    cap: bool = False  # fed capitalised (sentence start)
+    copy_source: tuple[int, int, int] | None = None  # (passage, position, match) when the winner continues a passage
+    speculative: bool = False  # verified from a speculative forward pass
+    rejected: list[str] = field(default_factory=list)  # words chosen first but refused by the LLM when spelled out
+
+    @property
+    def winner(self) -> Candidate:
+        return self.candidates[self.chosen]
+
+
+@dataclass
+class Answer:
+    id: str
+    prompt: Prompt
+    text: str
+    finish_reason: str
+    steps: list[Step]
+    passages: list[dict[str, Any]]
+    config: dict[str, Any]
+    snapshot_version: int
+    model_id: str
+    model_checksum: str
+    adapter: str | None
+    usage: dict[str, int]
+    timings: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,121 @@
+"""Score every candidate of a step: the LLM part (first-subword log-prob), the graph part, the blocks.
+
+One next-token distribution scores every node at once: a word's LLM part is the log-prob of its first
+subword (with or without a leading space, capitalised at a sentence start), and the total is
+`llm + β·g` where the step's mask allows it (blocks: a repeated n-gram, the previous word again,
+punctuation or the end first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from graph_store import END_ID, SENTENCE_END, is_cjk, needs_space
+
+from .config import RuntimeConfig
+from .lexicon import Lexicon
+from .state import AnswerState, Scored
+
+
+def score(
+    state: AnswerState,
+    logprobs: np.ndarray,
+    cfg: RuntimeConfig,
+    eos: np.ndarray,
+    excluded: Sequence[str] = (),
+    safe_only: bool = False,
+) -> Scored:
+    """Every candidate's LLM part (first subword), graph part and total, with the step's mask.
+
+    `excluded` words were chosen and then refused by the LLM when spelled out: the LLM's mass on their
+    first subword meant another word, so their unproposed group-mates are out too (a refused
+    " isomorphism" says nothing good of " islets").
+    """
+    lex = state.lex
+    prop = state.acc.propose()
+    g = prop.total(cfg)
+    prev = state.surfaces[-1] if state.surfaces else state.prev_surface
+    cap = prev is None or prev in SENTENCE_END
+    space = space_mask(lex, prev)
+    first = np.where(space, lex.first[cap, True], lex.first[cap, False])
+    tie = np.where(space, lex.tie_rank[cap, True], lex.tie_rank[cap, False])
+    exact = np.where(space, lex.exact[cap, True], lex.exact[cap, False])
+    # A word that shares its first subword with others borrows their probability. The graph's own
+    # proposals only have to beat the word that *is* that subword; the rest queue by frequency and pay
+    # for being unverified, so a blocked " is" does not turn into " islets".
+    proposed = g > 0
+    tie = np.where(proposed, np.minimum(tie, 1), tie)
+    llm = logprobs[first] - cfg.tie_penalty * np.log1p(tie) - np.where(exact | proposed, 0.0, cfg.inexact_penalty)
+    llm[END_ID] = logprobs[eos].max()
+    allowed = mask(state, cfg, prop)
+    for word in excluded:
+        node = lex.word_id(word)
+        if node is not None:
+            allowed[node] = False
+            allowed[(first == first[node]) & ~exact & ~proposed] = False
+    if safe_only:
+        allowed &= exact | (prop.parts["copy"] > 0)
+        allowed[END_ID] = bool(state.words)
+    return Scored(prop, llm, g, allowed, np.where(allowed, llm + cfg.beta * g, -np.inf), space, cap)
+
+
+def space_mask(lex: Lexicon, prev: str | None) -> np.ndarray:
+    """Which words would be written with a leading space after `prev`."""
+    if prev is None or not needs_space(prev, "a"):
+        return np.zeros(len(lex), bool)
+    space = ~lex.no_space
+    if is_cjk(prev[-1:]):
+        space = space & ~lex.cjk
+    return space
+
+
+def mask(state: AnswerState, cfg: RuntimeConfig, prop) -> np.ndarray:
+    """The step's blocks: nothing but words first; never the previous word again; no repeated n-gram."""
+    allowed = state.allowed.copy()
+    if not state.words:
+        allowed[state.lex.kinds == "punct"] = False
+        allowed[END_ID] = False
+    else:
+        allowed[state.words[-1]] = False
+        key = ngram_key(state, cfg)
+        if key is not None:
+            banned = state.seen.get(key, ())
+            # a passage may repeat its own phrases ("the Greek War … the Greek War of Independence"):
+            # continuing it is no loop as long as each passage position is copied once
+            fresh = {n for n, (pid, pos, _) in prop.copy_from.items() if (pid, pos) not in state.copied}
+            allowed[[n for n in banned if n not in fresh]] = False
+    return allowed
+
+
+def ngram_key(state: AnswerState, cfg: RuntimeConfig) -> tuple[int, ...] | None:
+    """The last n-1 words (punctuation skipped, as a reader would: "the sea, and the sea and" repeats),
+    whose earlier successors are blocked; a passage's own repeats pass as fresh copies (see `mask`)."""
+    n = cfg.block_ngram
+    if not n:
+        return None
+    words = [w for w in state.words[-4 * n :] if state.lex.kinds[w] != "punct"][-(n - 1) :]
+    return tuple(words) if len(words) == n - 1 else None
+
+
+def pick(scores: np.ndarray, cfg: RuntimeConfig, index: int) -> int:
+    """Greedy, or seeded sampling among the 64 best (a run is deterministic given seed and step)."""
+    if cfg.temperature <= 0:
+        return int(np.argmax(scores))
+    best = top_k(scores, 64)
+    z = (scores[best] - scores[best[0]]) / cfg.temperature
+    p = np.exp(z) / np.exp(z).sum()
+    return int(best[np.random.default_rng([cfg.seed, index]).choice(len(best), p=p)])
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best finite scores, best first, ties by index (argpartition: no full sort)."""
+    k = min(k, len(scores))
+    part = np.argpartition(-scores, k - 1)[:k]
+    part = part[np.lexsort((part, -scores[part]))]
+    return part[np.isfinite(scores[part])]
+
+
+def written_form(state: AnswerState, node: int, cap: bool) -> str:
+    return "" if node == END_ID else state.lex.written(node, cap)
