@@ -7,6 +7,7 @@ open, so a tampered or half-written adapter is refused. The active adapter is on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from adapters.errors import AdapterError
 from common import sha256_file, write_json
+from overlay import Workspace
 from selector import AdapterRef
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # no '.': peft keys modules by adapter name
@@ -50,7 +52,7 @@ def validate_name(name: str) -> str:
 
 
 def root(home: Path) -> Path:
-    return Path(home) / "adapters"
+    return Workspace(home=Path(home)).adapters
 
 
 def folder(home: Path, name: str) -> Path:
@@ -162,7 +164,10 @@ def reference(home: Path, name: str, force: bool = False) -> AdapterRef:
     path, manifest = open_adapter(home, name)
     if not manifest.verified and not force:
         raise AdapterError(f"adapter {name!r} is not verified; set `force` to use it anyway")
-    return AdapterRef(name, path, manifest.verified, manifest.base_model.get("checksum"))
+    # one digest of its files' sha256s (re-checked above): a replaced adapter of the same name has another one
+    listing = "".join(f"{file}\t{digest}\n" for file, digest in sorted(manifest.files.items()))
+    checksum = hashlib.sha256(listing.encode()).hexdigest()
+    return AdapterRef(name, path, manifest.verified, manifest.base_model.get("checksum"), checksum)
 
 
 def active_reference(home: Path) -> AdapterRef | None:

@@ -1,7 +1,7 @@
 """Tracks: paths through the graph that answers keep taking, with the contexts in which they apply.
 
 Three sources, one model:
-- curated (`data/tracks/*.yaml`): a chain, context templates and fillers, each split into train and held-out;
+- curated (`adapters/data/tracks/*.yaml`): a chain, context templates and fillers, each split into train and held-out;
 - traces: word sequences that recur in chosen answers (support = number of distinct answers);
 - graph: near-deterministic `next` chains (each step takes at least half of its word's out-weight),
   with the passages that contain them as contexts.
@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from adapters.errors import AdapterError
+from overlay import Workspace
 
 CURATED = Path(__file__).resolve().parent / "data" / "tracks"
 SPLITS = ("train", "heldout")
@@ -77,7 +78,7 @@ def _parse(path: Path) -> Track:
 
 
 def mined_dir(home: Path) -> Path:
-    return Path(home) / "tracks"
+    return Workspace(home=Path(home)).tracks
 
 
 def load_tracks(home: Path | None = None, extra: Iterable[Path] = ()) -> dict[str, Track]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import secrets
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from graph_store import KEYED, RELATIONS, NotFoundError
+from graph_store import ROW_RELATIONS, NotFoundError
 from overlay import record_feedback
 
 from . import errors
@@ -142,7 +142,7 @@ def graph_node(word: str, svc: Svc) -> dict:
         "surface": node.surface,
         "kind": node.kind,
         "count": node.count,
-        "degree": {rel: len(snap.successor_arrays(rel, node.id)[0]) for rel in RELATIONS if rel not in KEYED},
+        "degree": {rel: len(snap.successor_arrays(rel, node.id)[0]) for rel in ROW_RELATIONS},
     }
 
 
@@ -150,13 +150,13 @@ def graph_node(word: str, svc: Svc) -> dict:
 def graph_neighbors(
     word: str,
     svc: Svc,
-    rel: Annotated[str | None, Query(pattern="^(next|assoc|link)$")] = None,
+    rel: Annotated[Literal[ROW_RELATIONS] | None, Query()] = None,  # type: ignore[valid-type]
     top: Annotated[int, Query(ge=1, le=500)] = 10,
 ) -> dict:
     snap = svc.runtime.snap
     node = graph_node(word, svc)
     out = []
-    for r in [rel] if rel else ["next", "assoc", "link"]:
+    for r in [rel] if rel else ROW_RELATIONS:
         for n in snap.neighbors(node["id"], r, top):
             out.append(
                 {
@@ -215,8 +215,8 @@ async def job_submit(request: Request, svc: Svc) -> dict:
         except ValueError:
             raise APIError(400, 'send JSON {"kind": "publish"} or a multipart form with kind and file') from None
         kind, upload = (body.get("kind") if isinstance(body, dict) else None), None
-    if kind not in ("ingest", "publish", "distill"):
-        raise APIError(400, "kind: expected 'ingest' (with a file), 'publish' or 'distill'", "kind")
+    if kind not in svc.jobs.handlers:
+        raise APIError(400, f"kind: expected one of {', '.join(svc.jobs.handlers)} (ingest with a file)", "kind")
     if kind == "publish":
         return svc.jobs.submit("publish").to_dict()
     if kind == "distill":
@@ -228,7 +228,7 @@ async def job_submit(request: Request, svc: Svc) -> dict:
         raise APIError(400, "file: an ingest job needs an uploaded file", "file")
     name = Path(upload.filename or "upload.txt").name
     if not name.lower().endswith(UPLOAD_SUFFIXES):
-        raise APIError(400, f"file: {name!r} is not .txt, .jsonl or .md", "file")
+        raise APIError(400, f"file: {name!r} is not one of {', '.join(UPLOAD_SUFFIXES)}", "file")
     data = await upload.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         raise APIError(413, f"file: larger than {MAX_UPLOAD >> 20} MiB", "file")

@@ -11,7 +11,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from overlay import Answer, Step
 
-from .errors import APIError
+from .errors import error_body
 from .schemas import ChatRequest, chunk, completion, overlay_info, usage
 from .service import Service, now
 
@@ -80,7 +80,6 @@ async def _events(
                     {"id": trace_id, "object": "chat.completion.chunk", "created": created, "model": model}
                     | {"choices": [], "usage": usage(item)}
                 )
-        elif isinstance(item, Exception):
-            status = item.status if isinstance(item, APIError) else 500
-            yield event({"error": {"message": str(item), "type": "server_error", "param": None, "code": status}})
+        elif isinstance(item, Exception):  # the envelope a plain request gets for the same error
+            yield event(error_body(item)[1])
     yield "data: [DONE]\n\n"

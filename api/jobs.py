@@ -14,9 +14,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from graph_store import SUFFIXES
 from overlay import RESUMABLE, Handler, Job, JobNotFound, JobStore, OverlayError
 
-UPLOAD_SUFFIXES = (".txt", ".jsonl", ".md", ".markdown")
+UPLOAD_SUFFIXES = tuple(SUFFIXES)  # the graph readers' registry
 
 __all__ = ["Job", "JobNotFound", "Jobs", "UPLOAD_SUFFIXES"]
 

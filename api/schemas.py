@@ -6,7 +6,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graph_store import ROW_RELATIONS
+from overlay import RuntimeConfig
+
 Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+
+def setting(name: str) -> Any:
+    """A request field that is a runtime setting: its help comes from RuntimeConfig, and so do its bounds
+    (the service builds the answer's config with `build_config`, which names the field when one is off)."""
+    return Field(None, description=RuntimeConfig.model_fields[name].description)
 
 
 class TextPart(BaseModel):
@@ -41,11 +50,14 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = Field(None, description="up to 4 stop strings")
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    seed: int | None = None
+    max_tokens: int | None = setting("max_tokens")
+    max_completion_tokens: int | None = setting("max_tokens")
+    temperature: float | None = setting("temperature")
+    seed: int | None = setting("seed")
     n: int | None = Field(None, ge=1)
+    overlay: dict[str, Any] | None = Field(
+        None, description='runtime settings for this answer (see `overlay config`), e.g. {"beta": 1.0}'
+    )
 
     def plain_messages(self) -> list[dict[str, str]]:
         """The messages as the runtime takes them: role and text."""
@@ -63,7 +75,7 @@ class FeedbackRequest(BaseModel):
 
 
 class EdgeRequest(BaseModel):
-    rel: Literal["next", "assoc", "link"]
+    rel: Literal[ROW_RELATIONS]  # type: ignore[valid-type]
     src: str = Field(min_length=1)
     dst: str = Field(min_length=1)
     weight: float | None = Field(None, ge=0.0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from adapters import AdapterError, DistillSpec, check, distill_adapter, resolve_adapter
 from graph_store import Snapshot, add_text_live, apply_edit, connect, ingest_paths, publish
-from overlay import Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace
+from overlay import MAX_WORDS, Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace, build_config
 from selector import Backend, load_backend
 
 from .errors import APIError
@@ -55,7 +55,7 @@ class Service:
         svc.traces = TraceStore(workspace.traces_db)
         svc.reload()
         handlers = {"ingest": svc._ingest_job, "publish": svc._publish_job, "distill": svc._distill_job}
-        svc.jobs = Jobs(workspace.home / "jobs", handlers)
+        svc.jobs = Jobs(workspace.jobs, handlers)
         return svc
 
     def _distill_job(self, job: Job, progress) -> dict:
@@ -120,7 +120,7 @@ class Service:
         t = time.perf_counter()
         ws = self.workspace
         with self.graph_lock:
-            summary, delta = add_text_live(ws.graph_db, ws.snapshots, text, ws.home / "facts", title)
+            summary, delta = add_text_live(ws.graph_db, ws.snapshots, text, ws.facts, title)
             self.reload()
         return {
             "documents": summary.documents,
@@ -162,15 +162,17 @@ class Service:
             raise APIError(400, "stop: at most 4 stop strings", "stop")
         if not any(m.role == "user" and m.text().strip() for m in req.messages):
             raise APIError(400, "messages: no user message with text", "messages")
+        if req.overlay:
+            build_config(RuntimeConfig, req.overlay, self.config, prefix="overlay.")
         limit = req.max_completion_tokens or req.max_tokens
-        update = {"stop": stops, "max_tokens": limit}
-        if limit is not None:
-            update["max_words"] = min(2048, max(self.config.max_words, limit))
+        update = dict(req.overlay or {}) | {"stop": stops, "max_tokens": limit}
+        if limit is not None:  # the token budget governs: enough words for it
+            update["max_words"] = max(self.config.max_words, min(limit, MAX_WORDS))
         if req.temperature is not None:
             update["temperature"] = req.temperature
         if req.seed is not None:
             update["seed"] = req.seed
-        return self.config.model_copy(update=update)
+        return build_config(RuntimeConfig, update, self.config)
 
     def answer(self, req: ChatRequest) -> Answer:
         cfg = self.request_config(req)

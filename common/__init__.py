@@ -15,6 +15,7 @@ from .errors import (
 )
 from .files import sha256_file, write_atomic, write_json
 from .migrations import migrate
+from .progress import progress_bar
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -28,6 +29,7 @@ __all__ = [
     "Unavailable",
     "error_of",
     "migrate",
+    "progress_bar",
     "sha256_file",
     "write_atomic",
     "write_json",

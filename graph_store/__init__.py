@@ -5,7 +5,7 @@ Writers work on the DuckDB graph (`graph.duckdb`); the runtime reads only publis
 
 from .counting import PROVENANCE_SAMPLE
 from .curation import Edit, apply_edit, apply_edits, edit_log, replay, resolve, undo
-from .db import END_ID, END_KEY, KEYED, RELATIONS, connect, transaction
+from .db import END_ID, END_KEY, KEYED, RELATIONS, ROW_RELATIONS, connect, transaction
 from .delta import DeltaInfo, add_text_live, ingest_live, publish_delta, quick_ingest
 from .embeddings import ensure_embeddings
 from .errors import GraphStoreError, IngestError, NotFoundError, SnapshotError, WorkspaceBusyError
@@ -13,7 +13,7 @@ from .export import export_graph, import_edges, to_networkx
 from .ingest import IngestSummary, chunk_passages, ingest_paths
 from .publisher import current_version, list_snapshots, publish, rollback
 from .queries import NeighborRow, neighbors, show, stats
-from .readers import READERS, Document, parse_note, read_wiki
+from .readers import READERS, SUFFIXES, Document, parse_note, read_wiki
 from .retrieval import in_document_order, search
 from .snapshot import Neighbor, Node, Passage, PassageHit, Snapshot
 from .snapshot_format import Manifest, version_name
@@ -26,6 +26,8 @@ __all__ = [
     "PROVENANCE_SAMPLE",
     "READERS",
     "RELATIONS",
+    "ROW_RELATIONS",
+    "SUFFIXES",
     "SENTENCE_END",
     "DeltaInfo",
     "Document",

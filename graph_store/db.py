@@ -14,8 +14,9 @@ from .errors import GraphStoreError, WorkspaceBusyError
 
 END_KEY = "</s>"
 END_ID = 0
-RELATIONS = ("next", "next2", "assoc", "link", "verdict")
+RELATIONS = ("next", "next2", "assoc", "link", "verdict")  # every edge relation, the one list
 KEYED = ("next2", "verdict")  # relations keyed by the two previous words (ctx, src)
+ROW_RELATIONS = tuple(r for r in RELATIONS if r not in KEYED)  # one row per source node: browsable, editable
 
 # Each entry is applied once, in order, and never edited after release: add a new one instead.
 MIGRATIONS: list[str] = [

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import duckdb
 import numpy as np
 
+from common import progress_bar
+
 from .errors import GraphStoreError
 
 if TYPE_CHECKING:
@@ -93,7 +95,7 @@ def embed_texts(texts: Sequence[str], progress: bool = True, bulk: bool = False)
     model = load_model(bulk)
     order = np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
     show = progress and len(texts) >= _PROGRESS_MIN
-    with _progress_bar(show) as bar:
+    with progress_bar(show) as bar:
         task = bar.add_task("embedding passages", total=len(texts))
         for start in range(0, len(texts), CHUNK):
             idx = order[start : start + CHUNK]
@@ -107,21 +109,6 @@ def embed_texts(texts: Sequence[str], progress: bool = True, bulk: bool = False)
             bar.advance(task, len(idx))
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)  # in float32, whatever the model ran in
     return out
-
-
-def _progress_bar(show: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not show,
-        transient=True,
-    )
 
 
 def passage_keys(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, list[str], list[str]]:

@@ -20,6 +20,8 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
+from common import progress_bar
+
 from . import text as textmod
 from .counting import recount as recount_edges
 from .curation import replay
@@ -236,7 +238,7 @@ def ingest_paths(
     try:
         edges_before = con.execute("SELECT count(*) FROM edges").fetchone()[0]
         console = Console(stderr=True, quiet=not progress)
-        with Progress(transient=True, console=console, disable=not progress) as bar:
+        with progress_bar(progress) as bar:
             with transaction(con):
                 console.print(f"ingest: tokenizing {sum(len(s.docs) for s in sources)} documents")
                 t = time.perf_counter()

@@ -117,13 +117,16 @@ READERS: dict[str, Callable[[Path], list[Document]]] = {
 }
 
 
+SUFFIXES: dict[str, str] = {".txt": "txt", ".jsonl": "jsonl", ".md": "markdown", ".markdown": "markdown"}
+FOLDER_READER = "markdown"  # a folder is a vault of notes
+
+
 def reader_for(path: Path) -> str:
     """Pick the reader by what the path is; unknown kinds are bad input, not guesses."""
     if not path.exists():
         raise IngestError(str(path), "no such file or directory")
     if path.is_dir():
-        return "markdown"
-    kinds = {".txt": "txt", ".jsonl": "jsonl", ".md": "markdown", ".markdown": "markdown"}
-    if path.suffix.lower() not in kinds:
-        raise IngestError(str(path), "unsupported file type (expected .txt, .jsonl, .md or a folder of notes)")
-    return kinds[path.suffix.lower()]
+        return FOLDER_READER
+    if path.suffix.lower() not in SUFFIXES:
+        raise IngestError(str(path), f"unsupported file type (expected {', '.join(SUFFIXES)} or a folder of notes)")
+    return SUFFIXES[path.suffix.lower()]

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .db import ROW_RELATIONS
 from .errors import GraphStoreError, NotFoundError, SnapshotError
 
-CSR_RELS = ("next", "assoc", "link")
+CSR_RELS = ROW_RELATIONS  # one CSR array set each; keyed relations are stored by (ctx, src) key
 FIELDS = ("indices", "weight", "count", "prov")
 PROV = 3  # provenance passage ids kept per snapshot edge (-1 padded)
 VERSION_RE = re.compile(r"^v(\d+)$")

@@ -2,7 +2,7 @@
 
 from common import OverlayError
 
-from .config import RuntimeConfig
+from .config import MAX_WORDS, RuntimeConfig, build_config
 from .errors import JobNotFound, RuntimeInputError, TraceNotFound, TracesBusy
 from .explain import explain_steps
 from .feedback import record_feedback
@@ -13,6 +13,8 @@ from .traces import TraceStore
 from .workspace import Workspace, ensure_not_served, serving
 
 __all__ = [
+    "MAX_WORDS",
+    "build_config",
     "RESUMABLE",
     "Answer",
     "Candidate",

@@ -7,13 +7,33 @@ docs/architecture.md ("Choosing") for how each value was chosen.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from common import BadInput
+
+M = TypeVar("M", bound=BaseModel)
+MAX_WORDS = 2048  # the longest answer, in graph tokens (the model's context bounds it anyway)
+
+
+def build_config(model: type[M], settings: dict[str, Any], base: BaseModel | None = None, prefix: str = "") -> M:
+    """A validated config: `base` (or the defaults) updated with `settings`. A bad value is bad input that
+    names the setting (`prefix` + its name), so every interface reports it the same way; never an
+    unvalidated `model_copy(update=…)`."""
+    data = (base.model_dump() if base is not None else {}) | settings
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = prefix + (".".join(str(p) for p in first.get("loc", ())) or model.__name__)
+        raise BadInput(f"{name}: {first.get('msg', 'invalid value')}", param=name) from None
 
 
 class RuntimeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_words: int = Field(48, ge=1, le=2048, description="stop after this many graph tokens")
+    max_words: int = Field(48, ge=1, le=MAX_WORDS, description="stop after this many graph tokens")
     max_tokens: int | None = Field(
         None, ge=1, description="stop before the LLM tokens written would pass this many (OpenAI's max_tokens)"
     )

@@ -30,7 +30,7 @@ class Step:
     chosen: int  # index into `candidates`
     n_candidates: int
     candidates: list[Candidate]
-    text: str  # the chosen word as written (surface)
+    text: str  # the chosen word as written (a copy keeps its passage's casing; the candidate has the display form)
     delta: str  # what this step appends to the answer text (with its leading space)
     space: bool = False  # fed with a leading space
     cap: bool = False  # fed capitalised (sentence start)
@@ -55,9 +55,12 @@ class Answer:
     snapshot_version: int
     model_id: str
     model_checksum: str
-    adapter: str | None
+    adapter: str | None  # display label ("name", or "name (unverified, forced)")
     usage: dict[str, int]
     timings: dict[str, float]
+    adapter_name: str | None = None  # registry name of the adapter that shaped the answer (None: none)
+    adapter_verified: bool | None = None
+    adapter_checksum: str | None = None  # of its files (the manifest's sha256s): a replaced adapter differs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

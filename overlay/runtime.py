@@ -199,6 +199,7 @@ class Generation:
             text += step.delta
             if (hit := next((s for s in cfg.stop if s in text), None)) is not None:
                 text, finish = text[: text.index(hit)], "stop"
+                lp = lp_next  # the log-probs at `verified`, where a tail fed ahead is cropped back to
                 break
             # 7. observe
             rt.observe(state, node, step.text, cfg, step.copy_source)
@@ -207,6 +208,7 @@ class Generation:
             backend.crop(session, verified, lp)
         usage = {"prompt_tokens": len(ids), "completion_tokens": len(session.ids) - len(ids)}
         elapsed = time.perf_counter() - t0
+        ref = getattr(backend, "adapter", None) if backend.adapter_label is not None else None  # None: off
         self.answer = Answer(
             id=self.id,
             prompt=self.prompt,
@@ -226,6 +228,9 @@ class Generation:
                 "forwards": forwards,
                 "words_per_s": len(steps) / elapsed if elapsed else 0.0,
             },
+            adapter_name=ref.name if ref else None,
+            adapter_verified=ref.verified if ref else None,
+            adapter_checksum=ref.checksum if ref else None,
         )
 
 

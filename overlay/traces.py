@@ -1,8 +1,10 @@
 """The trace store (`OVERLAY_HOME/traces.duckdb`): every answer and every step, queryable afterwards.
 
-One row per answer (prompt, text, config, model and checksum, adapter, snapshot version, timings) and one
-per step (context tail, chosen index, candidate count, the top `trace_k` candidates with their score parts,
-edges and passages). An answer is written in one transaction before it is returned to anyone.
+One row per answer (prompt, text, config, model and checksum, adapter label, name, verified flag and
+checksum, snapshot version, timings) and one per step (context tail, chosen index, candidate count, the word
+as written with its spacing and capitalisation, the passage it was copied from, the words refused before it,
+the top `trace_k` candidates with their score parts, edges and passages). An answer is written in one
+transaction before it is returned to anyone.
 """
 
 from __future__ import annotations
@@ -34,7 +36,28 @@ MIGRATIONS = [
         n_candidates INTEGER NOT NULL, text VARCHAR NOT NULL, delta VARCHAR NOT NULL, speculative BOOLEAN,
         candidates JSON NOT NULL);
     """,
+    # 2: the adapter by registry name, verified flag and checksum of its files (not only its display label);
+    # per step how the word was written (spacing, capitalisation), the passage it was copied from and the
+    # words refused before it. Traces written before this have NULL here and replay as before.
+    """
+    ALTER TABLE answers ADD COLUMN adapter_name VARCHAR;
+    ALTER TABLE answers ADD COLUMN adapter_verified BOOLEAN;
+    ALTER TABLE answers ADD COLUMN adapter_checksum VARCHAR;
+    ALTER TABLE steps ADD COLUMN space BOOLEAN;
+    ALTER TABLE steps ADD COLUMN cap BOOLEAN;
+    ALTER TABLE steps ADD COLUMN copy_source JSON;
+    ALTER TABLE steps ADD COLUMN rejected JSON;
+    """,
 ]
+ANSWER_COLUMNS = (
+    "id, prompt, text, finish_reason, config, model_id, model_checksum, adapter, snapshot_version, passages, usage, "
+    "timings, adapter_name, adapter_verified, adapter_checksum"
+)
+STEP_COLUMNS = (
+    "answer_id, step, context_tail, chosen, n_candidates, text, delta, speculative, candidates, space, cap, "
+    "copy_source, rejected"
+)
+STEP_JSON = ("candidates", "copy_source", "rejected")
 
 
 def _locked(fn):
@@ -80,14 +103,17 @@ class TraceStore:
                 s.delta,
                 s.speculative,
                 json.dumps([asdict(c) for c in s.candidates]),
+                s.space,
+                s.cap,
+                None if s.copy_source is None else json.dumps([int(v) for v in s.copy_source]),
+                json.dumps(list(s.rejected)),
             )
             for s in a.steps
         ]
         self.con.execute("BEGIN")
         try:
             self.con.execute(
-                "INSERT INTO answers (id, prompt, text, finish_reason, config, model_id, model_checksum, adapter, "
-                "snapshot_version, passages, usage, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO answers ({ANSWER_COLUMNS}) VALUES ({', '.join('?' * 15)})",
                 [
                     a.id,
                     json.dumps(a.prompt),
@@ -101,12 +127,15 @@ class TraceStore:
                     json.dumps(a.passages),
                     json.dumps(a.usage),
                     json.dumps(a.timings),
+                    a.adapter_name,
+                    a.adapter_verified,
+                    a.adapter_checksum,
                 ],
             )
             if steps:  # one columnar insert: DuckDB's executemany costs ~1 ms a row
                 frame = {f"c{i}": np.array(col, dtype=object) for i, col in enumerate(zip(*steps, strict=True))}
                 self.con.register("steps_frame", frame)
-                self.con.execute("INSERT INTO steps SELECT * FROM steps_frame")
+                self.con.execute(f"INSERT INTO steps ({STEP_COLUMNS}) SELECT * FROM steps_frame")
                 self.con.unregister("steps_frame")
         except BaseException:
             self.con.execute("ROLLBACK")
@@ -128,7 +157,12 @@ class TraceStore:
         trace["created_at"] = str(trace["created_at"])
         cur = self.con.execute("SELECT * EXCLUDE (answer_id) FROM steps WHERE answer_id = ? ORDER BY step", [answer_id])
         names = [d[0] for d in cur.description]
-        trace["steps"] = [dict(zip(names, r, strict=True)) | {"candidates": json.loads(r[-1])} for r in cur.fetchall()]
+        trace["steps"] = []
+        for r in cur.fetchall():
+            step = dict(zip(names, r, strict=True))
+            for key in STEP_JSON:  # NULL in traces written before migration 2 (copy_source: also without a copy)
+                step[key] = json.loads(step[key]) if step[key] is not None else None
+            trace["steps"].append(step)
         return trace
 
     @_locked

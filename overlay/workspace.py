@@ -36,6 +36,36 @@ class Workspace(BaseSettings):
     def traces_db(self) -> Path:
         return self.home / "traces.duckdb"
 
+    @property
+    def jobs(self) -> Path:
+        """Job records (`ID.json`), their locks, uploads and checkpoints."""
+        return self.home / "jobs"
+
+    @property
+    def facts(self) -> Path:
+        """Texts made live as facts (`POST /v1/graph/facts`), kept as files so a re-ingest finds them."""
+        return self.home / "facts"
+
+    @property
+    def tracks(self) -> Path:
+        """Mined tracks (JSON); curated ones ship with the `adapters` package."""
+        return self.home / "tracks"
+
+    @property
+    def adapters(self) -> Path:
+        """The adapter registry: one folder per adapter, plus `active.json`."""
+        return self.home / "adapters"
+
+    @property
+    def probes(self) -> Path:
+        """Default folder of probe reports."""
+        return self.home / "probes"
+
+    @property
+    def models(self) -> Path:
+        """Converted selector models (the selector package reads `OVERLAY_MODEL_CACHE`, else this folder)."""
+        return self.home / "models"
+
 
 @contextlib.contextmanager
 def serving(ws: Workspace, url: str) -> Iterator[None]:

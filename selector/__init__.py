@@ -13,6 +13,7 @@ from selector.backend import BACKENDS, Backend, HFBackend, Session, load_backend
 from selector.errors import AssetMissingError, ModelLoadError, SelectorError
 from selector.lora import AdapterRef, attach_adapter, quiet_peft
 from selector.probing import Forward, ProbeModel
+from selector.toy import ToyBackend, ToyTokenizer
 from selector.wordmap import WordTable
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "Backend",
     "HFBackend",
     "Session",
+    "ToyBackend",
+    "ToyTokenizer",
     "WordTable",
     "Forward",
     "ProbeModel",

@@ -9,44 +9,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from .assets import LoadedModel, load_model
 from .errors import ContextLengthError, SelectorError
+from .interface import Backend, Session
 from .lora import AdapterRef, attach_adapter
-
-
-@dataclass
-class Session:
-    """One growing context: the backend's cache plus the log-probs of the next token."""
-
-    ids: list[int]
-    logprobs: np.ndarray  # (vocab,) float32: log P(next token | ids)
-    cache: Any = field(repr=False, default=None)
-
-
-class Backend(Protocol):
-    model_id: str
-    checksum: str
-    tokenizer: Any
-    eos_ids: frozenset[int]
-    adapter_label: str | None
-
-    def base_only(self) -> contextlib.AbstractContextManager[None]: ...
-
-    def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]: ...
-
-    def start(self, ids: list[int]) -> Session: ...
-
-    def feed(self, session: Session, ids: list[int], keep: list[int] | None = None) -> np.ndarray: ...
-
-    def crop(self, session: Session, length: int, logprobs: np.ndarray) -> None: ...
-
-    def generate(self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int] | None = None) -> list[int]: ...
+from .toy import ToyBackend
 
 
 class HFBackend:
@@ -74,6 +46,11 @@ class HFBackend:
                 eos.add(tid)
         self.eos_ids = frozenset(i for i in eos if i is not None)
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, adapter: AdapterRef | None = None) -> HFBackend:
+        """Over a model folder (None: the bundled SmolLM2), with an optional LoRA adapter attached."""
+        return cls(load_model(model), adapter)
 
     @property
     def adapter_label(self) -> str | None:
@@ -157,12 +134,13 @@ class HFBackend:
         return out[0, len(ids) :].tolist()
 
 
-BACKENDS: dict[str, type] = {"hf": HFBackend}
+# name -> backend class; `load_backend` builds one with `cls.load(model, adapter)`
+BACKENDS: dict[str, type] = {"hf": HFBackend, "toy": ToyBackend}
 
 
 def load_backend(model: str | Path | None = None, backend: str = "hf", adapter: AdapterRef | None = None) -> Backend:
-    """A backend by registry name, over a model folder (None: the bundled SmolLM2), with an optional
-    LoRA adapter attached."""
+    """A backend by registry name: `hf` over a model folder (None: the bundled SmolLM2) with an optional
+    LoRA adapter attached; `toy` needs neither (see selector/toy.py)."""
     if backend not in BACKENDS:
         raise SelectorError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    return BACKENDS[backend](load_model(model), adapter)
+    return BACKENDS[backend].load(model, adapter)

@@ -36,6 +36,7 @@ class AdapterRef:
     folder: Path
     verified: bool = True
     base_checksum: str | None = None  # the weights it was trained on; attaching to others is refused
+    checksum: str | None = None  # of its own files (the registry's manifest): traces keep it, replay checks it
 
     @property
     def label(self) -> str:

@@ -1,18 +1,17 @@
-"""Shared fixtures: a fresh workspace per test, the CLI runner, and a graph fingerprint."""
+"""Shared fixtures: a fresh workspace per test, the CLI runner, the model and a small published graph.
+
+Helpers that are not fixtures (test data, `cli_json`, `fingerprint`, `save_tiny_llama`) live in helpers.py.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-
-DATA = Path(__file__).parent / "data"
-TABLES = ("sources", "passages", "nodes", "surfaces", "aliases", "tokens", "links", "edges", "edits")
+from tests.helpers import DATA
 
 
 @pytest.fixture
@@ -34,21 +33,6 @@ def cli(home: Path):
         return result
 
     return run
-
-
-def cli_json(cli, *args: str):
-    return json.loads(cli(*args, "--json").stdout)
-
-
-def fingerprint(db: Path) -> dict[str, list]:
-    """Every row of every graph table, sorted: equal fingerprints mean an identical graph."""
-    if not db.exists():
-        return {}
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
-    finally:
-        con.close()
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,24 +75,3 @@ def runtime(backend, small_home: Path):
     from overlay import Runtime
 
     return Runtime(Snapshot.open(small_home / "snapshots"), backend)
-
-
-def save_tiny_llama(tokenizer_dir: Path, out: Path) -> Path:
-    """A tiny randomly initialised Llama with a real tokenizer: any causal LM folder must load by path."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out

@@ -24,7 +24,7 @@ from selector import (
     model_cache_dir,
     verify_model_dir,
 )
-from tests.conftest import save_tiny_llama
+from tests.helpers import save_tiny_llama
 
 MANIFEST = "overlay_manifest.json"
 PROMPT = "The capital of France is"

@@ -3,7 +3,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from tests.conftest import DATA, cli_json
+from tests.helpers import DATA, cli_json
 from tests.test_ingest import next_words, q
 
 

@@ -12,7 +12,7 @@ import pytest
 from graph_store import Snapshot, connect, publish, publish_delta, quick_ingest, search
 from graph_store.db import is_stale
 from overlay import Runtime, RuntimeConfig
-from tests.conftest import cli_json
+from tests.helpers import cli_json
 
 FACT = "Zorblax is a red volcano on Mars. Zorblax erupted in the year of the comet."
 

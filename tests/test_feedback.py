@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.conftest import cli_json
+from tests.helpers import cli_json
 
 
 def test_bad_answer_word_loses_after_publish(cli, home: Path, small_home: Path, model_cache: Path) -> None:

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from graph_store import IngestError, chunk_passages, ingest_paths, parse_note
-from tests.conftest import DATA, cli_json, fingerprint
+from tests.helpers import DATA, cli_json, fingerprint
 
 
 def q(db: Path, sql: str, params: list | None = None) -> list:

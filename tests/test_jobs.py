@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from api.jobs import Job, Jobs
-from tests.conftest import fingerprint
+from tests.helpers import fingerprint
 from tests.live_server import KEY, LiveServer, serve_copy
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from graph_store import END_ID, Snapshot, apply_edit, connect, ingest_paths, publish
 from overlay import Runtime, RuntimeConfig, RuntimeInputError, TraceStore, replay, scoring, spelling
-from tests.conftest import DATA, save_tiny_llama
+from tests.helpers import DATA, save_tiny_llama
 
 WORDS = [
     "river",

@@ -13,8 +13,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from common import BadInput
-from overlay import RESUMABLE, Job, JobStore, TraceStore, Workspace
-from overlay.cli import Json, build, config_options, emit_json, err, handle_errors, out
+from overlay import RESUMABLE, Job, JobStore, TraceStore, Workspace, build_config
+from overlay.cli import Json, config_options, emit_json, err, handle_errors, out
 
 from ..distill import DistillConfig
 from ..pipeline import DistillSpec, check, distill_adapter
@@ -29,7 +29,7 @@ def _home() -> Path:
 
 
 def _jobs() -> JobStore:
-    return JobStore(_home() / "jobs")
+    return JobStore(Workspace().jobs)
 
 
 # ---------------------------------------------------------------------------------------------- tracks
@@ -70,7 +70,7 @@ def tracks_mine(
 @tracks_app.command("list")
 @handle_errors
 def tracks_list(as_json: Json = False) -> None:
-    """Curated tracks (data/tracks) and mined ones (OVERLAY_HOME/tracks)."""
+    """Curated tracks (adapters/data/tracks) and mined ones (OVERLAY_HOME/tracks)."""
     from ..tracks import load_tracks
 
     tracks = load_tracks(_home())
@@ -150,8 +150,10 @@ def adapters_distill(
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Train a LoRA adapter on tracks as a resumable job, verify its imprint, install it in the registry."""
-    config = build(DistillConfig, settings or {})
-    spec = build(DistillSpec, {"name": name, "tracks": track, "config": config, "model": model, "replace": replace})
+    config = build_config(DistillConfig, settings or {})
+    spec = build_config(
+        DistillSpec, {"name": name, "tracks": track, "config": config, "model": model, "replace": replace}
+    )
     check(_home(), spec)
     store = _jobs()
     job = store.create("distill", spec.model_dump())
@@ -286,7 +288,7 @@ def jobs_status(
     wait: Annotated[bool, typer.Option(help="Wait until the job is no longer queued or running.")] = False,
     as_json: Json = False,
 ) -> None:
-    """A job's state; exit 0 if done, 1 if failed or interrupted, 3 if still running (without --wait)."""
+    """A job's state; exit 0 if done, 1 otherwise (failed, interrupted, or still running without --wait)."""
     store = _jobs()
     job = store.get(job_id)
     while wait and job.status in ("queued", "running"):
@@ -299,7 +301,7 @@ def jobs_status(
         if job.error:
             err.print(job.error)
     if job.status != "done":
-        raise typer.Exit(3 if job.status in ("queued", "running") else 1)
+        raise typer.Exit(1)
 
 
 @jobs_app.command("resume")

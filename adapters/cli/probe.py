@@ -44,7 +44,7 @@ def _text(text: str | None, file: Path | None) -> str:
 
 
 def _out_dir(given: Path | None, kind: str) -> Path:
-    return given or Workspace().home / "probes" / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return given or Workspace().probes / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _finish(report: dict[str, Any], folder: Path, as_json: bool, summary: list[str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .answer import ask, chat, feedback, replay, traces_app
 from .evals import bench_app, eval_app
 from .graph import graph_app
-from .options import Json, Model, build, config_options, runtime_options
+from .options import Json, Model, config_options, runtime_options
 from .output import emit_json, err, handle_errors, out, progress_bar
 from .selection import AdapterOption, AdapterResolver, runtime_for, store, use_adapter_resolver
 
@@ -20,7 +20,6 @@ __all__ = [
     "Model",
     "ask",
     "bench_app",
-    "build",
     "chat",
     "config_options",
     "emit_json",

@@ -10,21 +10,17 @@ from rich.table import Table
 
 from common import BadInput
 
-from ..config import RuntimeConfig
+from ..config import RuntimeConfig, build_config
 from ..explain import explain_steps
 from ..feedback import record_feedback
 from ..replay import replay as replay_answer
+from ..replay import trace_adapter
 from ..workspace import Workspace, ensure_not_served
-from .options import Json, Model, build, runtime_options
+from .options import Json, Model, runtime_options
 from .output import emit_json, err, handle_errors, out
 from .selection import AdapterOption, runtime_for, store
 
 traces_app = typer.Typer(help="List and show traced answers.", no_args_is_help=True)
-
-
-def _trace_adapter(trace: dict) -> str:
-    """The registry name a trace's adapter label starts with ('none' when it had none)."""
-    return (trace.get("adapter") or "none").split(" (")[0]
 
 
 @handle_errors
@@ -39,7 +35,7 @@ def ask(
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Answer one question; the answer is traced (see `overlay explain ID`)."""
-    config = build(RuntimeConfig, settings or {})
+    config = build_config(RuntimeConfig, settings or {})
     runtime = runtime_for(Workspace(), model, adapter, config=config)
     answer = runtime.answer(prompt)
     traces = store()
@@ -61,7 +57,7 @@ def ask(
 @runtime_options()
 def chat(model: Model = None, adapter: AdapterOption = None, settings: dict[str, Any] | None = None) -> None:
     """A conversation that keeps its history; `/explain` explains the last answer, `/quit` ends."""
-    runtime = runtime_for(Workspace(), model, adapter, config=build(RuntimeConfig, settings or {}))
+    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
     traces = store()
     history: list[dict[str, str]] = []
     last: str | None = None
@@ -110,9 +106,10 @@ def traces_show(trace_id: str, as_json: Json = False) -> None:
 
 @handle_errors
 def replay(trace_id: str, model: Model = None, as_json: Json = False) -> None:
-    """Re-run an answer on its snapshot and config; exit 0 only if text and choices are identical."""
+    """Re-run an answer on its snapshot, config and adapter (by name; refused if its files changed since);
+    exit 0 only if the written text and every choice are identical, else name the first differing step."""
     trace = store().get(trace_id)
-    runtime = runtime_for(Workspace(), model, _trace_adapter(trace), version=trace["snapshot_version"], force=True)
+    runtime = runtime_for(Workspace(), model, trace_adapter(trace), version=trace["snapshot_version"], force=True)
     result = replay_answer(runtime, trace)
     if as_json:
         emit_json(result.__dict__)
@@ -120,7 +117,10 @@ def replay(trace_id: str, model: Model = None, as_json: Json = False) -> None:
         out.print(f"identical: {result.text}")
     else:
         d = result.first_difference
-        out.print(f"differs at step {d['step']}: traced {d['original']!r}, replayed {d['replayed']!r}")
+        out.print(
+            f"differs at step {d['step']} ({d['field']}): traced {d['original']!r}, replayed {d['replayed']!r}",
+            markup=False,
+        )
     if not result.identical:
         raise typer.Exit(1)
 

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from .. import evaluate
-from ..config import RuntimeConfig
+from ..config import RuntimeConfig, build_config
 from ..edits import edits as run_edits
 from ..traces import TraceStore
 from ..workspace import Workspace
-from .options import Json, Model, build, runtime_options
+from .options import Json, Model, runtime_options
 from .output import emit_json, handle_errors, out
 from .output import progress_bar as _progress
 from .selection import AdapterOption, runtime_for
@@ -45,7 +45,7 @@ def next_word(
 ) -> None:
     """Next word of held-out text: overlay vs the LLM's greedy word vs the graph alone."""
     docs = evaluate.read_jsonl(file, ("text",))
-    runtime = runtime_for(Workspace(), model, adapter, config=build(RuntimeConfig, settings or {}))
+    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
     with _progress("next-word") as progress:
         result = evaluate.next_word(runtime, docs, max_positions, progress=progress)
     _report(
@@ -75,7 +75,7 @@ def recall(
 ) -> None:
     """Knowledge questions: overlay vs LLM alone vs RAG (same LLM, retrieved passages in its prompt)."""
     rows = evaluate.read_jsonl(file, ("question", "answers"))
-    runtime = runtime_for(Workspace(), model, adapter, config=build(RuntimeConfig, settings or {}))
+    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
     with _progress("recall") as progress:
         result = evaluate.recall(runtime, rows, progress=progress)
     if not details:
@@ -115,7 +115,7 @@ def edits(
     """Knowledge edits: ingest each fact live (a delta, in a scratch copy), then ask, paraphrase, controls."""
     rows = evaluate.read_jsonl(file, ("fact", "question", "paraphrase", "answers", "controls"))[:limit]
     ws = Workspace()
-    runtime = runtime_for(ws, model, adapter, config=build(RuntimeConfig, settings or {}))
+    runtime = runtime_for(ws, model, adapter, config=build_config(RuntimeConfig, settings or {}))
     with _progress("edits") as progress:
         result = run_edits(runtime, ws, rows, progress=progress, details=details)
     _report(
@@ -151,7 +151,7 @@ def speed(
     """Words/s of plain `model.generate` and of the runtime, same model, same process, same word budget."""
     path = prompts or evaluate.SPEED_PROMPTS
     questions = [r["question"] for r in evaluate.read_jsonl(path, ("question",))][:n]
-    runtime = runtime_for(Workspace(), model, adapter, config=build(RuntimeConfig, settings or {}))
+    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
     with tempfile.TemporaryDirectory() as tmp, _progress("speed") as progress:
         store = TraceStore(Path(tmp) / "traces.duckdb")
         result = evaluate.speed(runtime, questions, progress=progress, traces=store)

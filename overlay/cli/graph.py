@@ -22,7 +22,7 @@ edge_app = typer.Typer(help="Add, remove or reweight one edge (recorded in the e
 graph_app.add_typer(edge_app, name="edge")
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-Rel = Annotated[str, typer.Option("--rel", help="Relation: next, next2, assoc or link.")]
+Rel = Annotated[str, typer.Option("--rel", help=f"Relation: {', '.join(gs.ROW_RELATIONS)}.")]
 
 
 @contextlib.contextmanager
@@ -40,7 +40,9 @@ def _graph(read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
 @graph_app.command()
 @handle_errors
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help=".txt, .jsonl, .md files or folders of notes")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help=f"{', '.join(gs.SUFFIXES)} files or folders of notes")
+    ] = None,
     wiki: Annotated[bool, typer.Option("--wiki", help="Also ingest the bundled Wikipedia summaries.")] = False,
     exclude_titles: Annotated[Path | None, typer.Option(help="File of titles to skip (held-out eval).")] = None,
     source_name: Annotated[str | None, typer.Option(help="Name recorded for this source.")] = None,
@@ -137,7 +139,7 @@ def show(word: str, as_json: Json = False) -> None:
 @handle_errors
 def neighbors(
     word: str,
-    rel: Annotated[str | None, typer.Option(help="next, next2, assoc or link (default: all).")] = None,
+    rel: Annotated[str | None, typer.Option(help=f"{', '.join(gs.RELATIONS)} (default: all).")] = None,
     top: Annotated[int, typer.Option(min=1, help="How many per relation.")] = 10,
     as_json: Json = False,
 ) -> None:

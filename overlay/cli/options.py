@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel, ValidationError
-
-from common import BadInput
+from pydantic import BaseModel
 
 from ..config import RuntimeConfig
 
@@ -75,18 +73,6 @@ def config_options(model: type[BaseModel], exclude: Iterable[str] = (), panel: s
         return wrapper  # type: ignore[return-value]
 
     return decorate
-
-
-def build(model: type[BaseModel], settings: dict[str, Any], base: BaseModel | None = None) -> Any:
-    """A validated config: `base` (or the defaults) updated with `settings`; a bad value is bad input that
-    names the setting."""
-    data = (base.model_dump() if base is not None else {}) | settings
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(p) for p in first.get("loc", ())) or model.__name__
-        raise BadInput(f"setting {name}: {first.get('msg', 'invalid value')}", param=name) from None
 
 
 def runtime_options(exclude: Iterable[str] = ()) -> Callable[[F], F]:

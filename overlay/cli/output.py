@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from common import EXIT_INTERRUPTED, OverlayError
+from common import progress_bar as bar_of
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -46,8 +46,7 @@ def emit_json(data: Any) -> None:
 
 @contextlib.contextmanager
 def progress_bar(label: str, remaining: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A transient rich bar on stderr; yields `update(done, total)` (the library's progress callback)."""
-    clock = TimeRemainingColumn() if remaining else TimeElapsedColumn()
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), clock, console=err, transient=True) as bar:
+    """The house bar (`common.progress_bar`); yields `update(done, total)`, the library's progress callback."""
+    with bar_of(remaining=remaining) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)

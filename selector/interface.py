@@ -1,0 +1,39 @@
+"""The one interface every LLM backend implements: start a context, feed tokens, read next-token log-probs,
+crop back. The runtime never asks a backend to write text; `generate` exists only for the baselines."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass
+class Session:
+    """One growing context: the backend's cache plus the log-probs of the next token."""
+
+    ids: list[int]
+    logprobs: np.ndarray  # (vocab,) float32: log P(next token | ids)
+    cache: Any = field(repr=False, default=None)
+
+
+class Backend(Protocol):
+    model_id: str
+    checksum: str
+    tokenizer: Any
+    eos_ids: frozenset[int]
+    adapter_label: str | None
+
+    def base_only(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]: ...
+
+    def start(self, ids: list[int]) -> Session: ...
+
+    def feed(self, session: Session, ids: list[int], keep: list[int] | None = None) -> np.ndarray: ...
+
+    def crop(self, session: Session, length: int, logprobs: np.ndarray) -> None: ...
+
+    def generate(self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int] | None = None) -> list[int]: ...
