@@ -65,7 +65,9 @@ def load_model(bulk: bool = False) -> SentenceTransformer:
     os.environ["HF_HUB_OFFLINE"] = "1"
     import torch
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights" bars are not the user's business
     model = SentenceTransformer(str(model_dir()), device="cpu")
     model.max_seq_length = MAX_SEQ_LENGTH
     if bulk and native_bf16():

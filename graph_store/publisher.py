@@ -24,7 +24,7 @@ from rich.console import Console
 
 from common import sha256_file, write_json
 
-from . import db
+from . import db, lexical
 from .counting import recount
 from .curation import replay
 from .db import KEYED
@@ -74,12 +74,12 @@ def publish(db_path: Path | str, snapshots_dir: Path | str, progress: bool = Tru
                 version=max(published_versions(snapshots_dir), default=0) + 1,
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 counts=counts,
-                files={p.name: sha256_file(p) for p in sorted(tmp.iterdir())},
+                files={p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()},
                 graph_hash=content_hash,
                 embedding_model=MODEL_NAME,
             )
             (tmp / "manifest.json").write_text(manifest.to_json())
-            for p in tmp.iterdir():
+            for p in sorted(tmp.rglob("*"), reverse=True):  # files, then their folders
                 _fsync(p)
             _fsync(tmp)
             final = snapshots_dir / manifest.name
@@ -150,6 +150,7 @@ def _compile(con: duckdb.DuckDBPyConnection, out: Path) -> tuple[dict, str]:
     if ids.tolist() != [r[0] for r in rows]:
         raise GraphStoreError("passages changed while publishing: publish again")
     np.save(out / "passages.ids.npy", ids)
+    lexical.build([f"{title} {text}" if title else text for _, title, _, _, text in rows], out / lexical.FOLDER)
     index = faiss.IndexFlatIP(DIM)
     index.add(vecs)
     faiss.write_index(index, str(out / "passages.faiss"))

@@ -1,32 +1,80 @@
-"""Retrieval policy: which passages a question gets, on top of the snapshot's nearest-passage lookup.
+"""Retrieval policy: which passages a question gets, from the snapshot's dense and lexical lookups.
 
-The best document's opening passage comes first when a later passage of it matched best (an article's
-lead defines its subject), and a document's passages keep their own order.
+Both indexes rank a pool of candidates; reciprocal-rank fusion (RRF, k = 60) merges them, the lexical side
+weighted by `lexical_weight` (0: dense only), and a passage holding a rare word of the question (one that
+at most 3 passages hold: a name) gains a first-rank share per such word, so a made-up name finds its
+passage even when the dense model ranks it nowhere. The best document's opening passage comes first when a
+later passage of it matched best (an article's lead defines its subject), and a document's passages keep
+their own order. Each hit keeps its dense and lexical scores, for the trace and `overlay graph search`.
 """
 
 from __future__ import annotations
 
 from .errors import NotFoundError
+from .lexical import terms
 from .snapshot import Passage, PassageHit, Snapshot
 
+RRF_K = 60
+POOL = 20  # candidates each index proposes (at least), before fusion
 
-def search(snap: Snapshot, text: str, k: int = 5) -> list[PassageHit]:
-    """The k passages nearest in meaning to `text` (cosine), grouped by document, best document first.
+
+def fuse(
+    dense: list[tuple[float, int]], lexical: list[tuple[float, int]], weight: float, rare: dict[int, int]
+) -> list[tuple[float, int]]:
+    """(fused score, passage id), best first: RRF over both rankings plus a first-rank share per rare word
+    of the question that a passage holds (`rare`: passage id → how many)."""
+    fused: dict[int, float] = {}
+    for rank, (_, pid) in enumerate(dense):
+        fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+    if weight > 0:
+        for rank, (_, pid) in enumerate(lexical):
+            fused[pid] = fused.get(pid, 0.0) + weight / (RRF_K + rank + 1)
+        for pid, n in rare.items():
+            fused[pid] = fused.get(pid, 0.0) + weight * n / (RRF_K + 1)
+    return sorted(((s, pid) for pid, s in fused.items()), key=lambda x: (-x[0], x[1]))
+
+
+def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -> list[PassageHit]:
+    """The k best passages for `text` (dense and lexical, fused), grouped by document, best document first.
 
     When the best passage is not its document's first, that opening passage comes too (k + 1 in all).
     """
+    if k <= 0:
+        return []
+    pool = max(POOL, 4 * k)
+    dense = snap.nearest(text, pool)
+    lexical = snap.lexical_nearest(text, pool) if lexical_weight > 0 else []
+    rare = _rare_matches(snap, text, [pid for _, pid in lexical])
+    cosine, bm25 = {pid: s for s, pid in dense}, {pid: s for s, pid in lexical}
     found: list[tuple[Passage, float]] = []
     extra = 0
-    for score, pid in snap.nearest(text, k):
+    for score, pid in fuse(dense, lexical, lexical_weight, rare)[:k]:
         p = snap.passage(pid)
         if not found and (first := lead(snap, p)).id != p.id:  # the best document's opening defines it
             found.append((first, score))
-            extra = 1  # given on top of the k nearest
+            extra = 1  # given on top of the k best
         if all(q.id != p.id for q, _ in found):
             found.append((p, score))
     found = found[: k + extra]
-    hits = [PassageHit(p.id, score, p.title, p.text) for p, score in found]
+    hits = [PassageHit(p.id, score, p.title, p.text, cosine.get(p.id), bm25.get(p.id)) for p, score in found]
     return in_document_order(hits, [p.doc_id or p.title or f"#{p.id}" for p, _ in found])
+
+
+def _rare_matches(snap: Snapshot, text: str, pids: list[int]) -> dict[int, int]:
+    """Passage id → how many of the question's rare words (names) it holds, among the lexical candidates."""
+    index = snap.lexical_index()
+    if index is None or not pids:
+        return {}
+    rare = {t for t in terms(text) if index.rare(t)}
+    if not rare:
+        return {}
+    out = {}
+    for pid in pids:
+        p = snap.passage(pid)
+        n = len(rare & set(terms(f"{p.title} {p.text}" if p.title else p.text)))
+        if n:
+            out[pid] = n
+    return out
 
 
 def lead(snap: Snapshot, p: Passage) -> Passage:

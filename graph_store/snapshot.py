@@ -23,6 +23,8 @@ from common import sha256_file
 from .db import KEYED
 from .embeddings import MODEL_NAME, embed_texts
 from .errors import NotFoundError, SnapshotError
+from .lexical import FOLDER as LEXICAL
+from .lexical import LexicalIndex
 from .snapshot_format import CSR_RELS, FIELDS, VERSION_RE, Manifest, load_delta, version_name
 from .text import fold
 
@@ -65,9 +67,11 @@ class Passage:
 @dataclass(frozen=True, slots=True)
 class PassageHit:
     id: int
-    score: float
+    score: float  # the fused retrieval score (what ranks the hits)
     title: str | None
     text: str
+    dense: float | None = None  # cosine to the query, when the dense index ranked it
+    lexical: float | None = None  # BM25, when the lexical index ranked it
 
 
 class Snapshot:
@@ -97,6 +101,7 @@ class Snapshot:
             self._pbin = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self._offsets[-1] else b""
         self._faiss = None
         self._faiss_lock = threading.Lock()
+        self._lexical: LexicalIndex | None = None
         self._delta_passages: dict[int, Passage] = {}
         self._delta_ids = np.zeros(0, dtype=np.int64)
         self._delta_vectors = np.zeros((0, 0), dtype=np.float32)
@@ -264,3 +269,26 @@ class Snapshot:
             nearest += [(float(scores[i]), int(self._delta_ids[i])) for i in np.argsort(-scores)[:k]]
         nearest.sort(key=lambda x: -x[0])
         return nearest[:k]
+
+    def lexical_index(self) -> LexicalIndex | None:
+        """The BM25 index of this version with the live delta's passages (None: published before it existed)."""
+        if not (self.path / LEXICAL).is_dir():
+            return None
+        with self._faiss_lock:
+            if self._lexical is None:
+                index = LexicalIndex(self.path / LEXICAL)
+                index.add_delta(
+                    [(p.id, f"{p.title} {p.text}" if p.title else p.text) for p in self._delta_passages.values()]
+                )
+                self._lexical = index
+        return self._lexical
+
+    def lexical_nearest(self, text: str, k: int = 5) -> list[tuple[float, int]]:
+        """(BM25, passage id) of the k passages sharing the most telling words with `text`, best first."""
+        index = self.lexical_index()
+        if index is None or k <= 0:
+            return []
+        rows, delta = index.search(text, k)
+        found = [(s, int(self._pids[r])) for s, r in rows] + delta
+        found.sort(key=lambda x: -x[0])
+        return found[:k]

@@ -44,6 +44,13 @@ class RuntimeConfig(BaseModel):
     trace_k: int = Field(12, ge=1, le=256, description="candidates kept per step in the trace")
 
     retrieval_k: int = Field(3, ge=0, le=20, description="passages retrieved for the prompt (graph prior)")
+    lexical_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=10.0,
+        description="weight of the lexical (BM25) ranking fused with the dense one (0: dense only, the default "
+        "until the fused ranking is measured on the dev sets)",
+    )
     passages_in_prompt: int = Field(2, ge=0, le=5, description="top passages also put in the LLM prompt (hybrid)")
     beta: float = Field(2.0, ge=0.0, description="weight of the graph score g(c) against log P_llm(c | x)")
     w_activation: float = Field(0.5, description="g part: activation of prompt/passage words")

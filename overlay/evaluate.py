@@ -158,6 +158,43 @@ def contains(text: str, answers: list[str]) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", text, re.IGNORECASE) for a in answers)
 
 
+FIRST_SENTENCE_WORDS = 30
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def first_sentence(text: str) -> str:
+    """What a reader takes from an answer: up to the first `.`, `!` or `?` that ends a sentence (not the
+    dot of "2.5"), at most 30 words."""
+    m = _SENTENCE_END.search(text)
+    head = text[: m.end()] if m else text
+    return _truncate_words(head, FIRST_SENTENCE_WORDS)
+
+
+def within_words(text: str, n: int) -> str:
+    """The first n words of a reply (punctuation does not count as a word)."""
+    tokens, words = split(text), 0
+    for i, t in enumerate(tokens):
+        words += t.kind != "punct"
+        if words > n:
+            return join_original(tokens[:i])
+    return text.strip()
+
+
+def stitched(answer: Any, snap: Any) -> bool:
+    """A sentence whose copied words come from passages of two different documents: one entity's facts
+    continued from another's passage, as if they were the same subject (read from the copy sources)."""
+    docs: set[str] = set()
+    for step in answer.steps:
+        if step.copy_source is not None:
+            p = snap.passage(step.copy_source[0])
+            docs.add(p.doc_id or p.title or f"#{p.id}")
+            if len(docs) > 1:
+                return True
+        if step.text in (".", "!", "?") or step.winner.node == END_ID:
+            docs = set()
+    return False
+
+
 def loops(text: str, n: int = 4) -> bool:
     """An answer loops when some n-gram of words occurs twice."""
     words = [t.key for t in split(text) if t.kind != "punct"]
@@ -179,7 +216,7 @@ def plain_answer(rt: Runtime, prompt: str | list[dict[str, str]], max_words: int
 
 
 def rag_prompt(rt: Runtime, question: str, cfg: RuntimeConfig) -> list[dict[str, str]]:
-    hits = search(rt.snap, question, cfg.retrieval_k)
+    hits = search(rt.snap, question, cfg.retrieval_k, cfg.lexical_weight)
     return with_passages(question, question, passage_context(hits))
 
 
@@ -190,32 +227,88 @@ def recall(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     cfg = config or rt.config
-    systems = ("overlay", "llm_only", "rag")
-    correct = dict.fromkeys(systems, 0)
-    looping = dict.fromkeys(systems, 0)
+    correct = dict.fromkeys(SYSTEMS, 0)
+    first = dict.fromkeys(SYSTEMS, 0)
+    looping = dict.fromkeys(SYSTEMS, 0)
+    n_stitched = 0
     details = []
     for done, row in enumerate(rows):
         q, answers = row["question"], row["answers"]
-        texts = {
-            "overlay": rt.answer(q, cfg).text,
-            "llm_only": plain_answer(rt, q, cfg.max_words)[0],
-            "rag": plain_answer(rt, rag_prompt(rt, q, cfg), cfg.max_words)[0],
-        }
+        texts, was_stitched = three_answers(rt, q, cfg)
+        n_stitched += was_stitched
         for name, text in texts.items():
             correct[name] += contains(text, answers)
+            first[name] += contains(first_sentence(text), answers)
             looping[name] += loops(text)
         details.append(
-            {"question": q, "answers": answers}
-            | {name: {"text": t, "correct": contains(t, answers)} for name, t in texts.items()}
+            {"question": q, "answers": answers, "stitched": was_stitched}
+            | {
+                name: {
+                    "text": t,
+                    "correct": contains(t, answers),
+                    "first_sentence": contains(first_sentence(t), answers),
+                }
+                for name, t in texts.items()
+            }
         )
         if progress:
             progress(done + 1, len(rows))
     n = len(rows)
-    return (
-        {"n": n}
-        | {name: {"accuracy": correct[name] / n, "loops": looping[name]} for name in systems}
-        | {"details": details, "config": cfg.model_dump()}
-    )
+    out: dict[str, Any] = {"n": n}
+    for name in SYSTEMS:
+        out[name] = {"accuracy": correct[name] / n, "first_sentence": first[name] / n, "loops": looping[name]}
+    out["overlay"]["stitched"] = n_stitched
+    return out | {"details": details, "config": cfg.model_dump()}
+
+
+SYSTEMS = ("overlay", "llm_only", "rag")
+
+
+def three_answers(rt: Runtime, prompt: str, cfg: RuntimeConfig) -> tuple[dict[str, str], bool]:
+    """The same prompt through the overlay, the LLM alone and RAG (same model, same passages), and whether
+    the overlay's answer stitched passages of two documents into one sentence."""
+    answer = rt.answer(prompt, cfg)
+    texts = {
+        "overlay": answer.text,
+        "llm_only": plain_answer(rt, prompt, cfg.max_words)[0],
+        "rag": plain_answer(rt, rag_prompt(rt, prompt, cfg), cfg.max_words)[0],
+    }
+    return texts, stitched(answer, rt.snap)
+
+
+def prompts(
+    rt: Runtime,
+    rows: list[dict[str, Any]],
+    config: RuntimeConfig | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Everyday prompts by kind: a reply passes when one of `any` occurs, as a whole word or phrase and
+    case-insensitively, within its first `within` words."""
+    cfg = config or rt.config
+    kinds: dict[str, int] = {}
+    passed = {name: {} for name in SYSTEMS}
+    n_stitched = 0
+    details = []
+    for done, row in enumerate(rows):
+        kind = row["kind"]
+        kinds[kind] = kinds.get(kind, 0) + 1
+        texts, was_stitched = three_answers(rt, row["prompt"], cfg)
+        n_stitched += was_stitched
+        ok = {name: contains(within_words(t, int(row["within"])), row["any"]) for name, t in texts.items()}
+        for name in SYSTEMS:
+            passed[name][kind] = passed[name].get(kind, 0) + ok[name]
+        details.append(
+            {"prompt": row["prompt"], "kind": kind, "stitched": was_stitched}
+            | {name: {"text": texts[name], "passed": ok[name]} for name in SYSTEMS}
+        )
+        if progress:
+            progress(done + 1, len(rows))
+    n = len(rows)
+    out: dict[str, Any] = {"n": n, "kinds": kinds}
+    for name in SYSTEMS:
+        out[name] = {"all": sum(passed[name].values()) / n} | {k: passed[name][k] / c for k, c in kinds.items()}
+    out["overlay"]["stitched"] = n_stitched
+    return out | {"details": details, "config": cfg.model_dump()}
 
 
 def speed(

@@ -56,7 +56,7 @@ def prepare(
         )
     unknown = {t.key: (t.surface, t.kind) for t in tokens if t.kind != "punct" and snap.word_id(t.surface) is None}
     lex = lexicon.with_words(list(unknown.values()))
-    hits = search(snap, question, cfg.retrieval_k) if cfg.retrieval_k else []
+    hits = search(snap, question, cfg.retrieval_k, cfg.lexical_weight) if cfg.retrieval_k else []
     llm_prompt: Prompt = prompt
     if cfg.chat and cfg.passages_in_prompt and hits:
         llm_prompt = with_passages(prompt, question, passage_context(hits[: cfg.passages_in_prompt]))

@@ -215,7 +215,10 @@ class Generation:
             text=text,
             finish_reason=finish,
             steps=steps,
-            passages=[{"id": h.id, "title": h.title, "score": float(h.score), "text": h.text} for h in hits],
+            passages=[
+                {"id": h.id, "title": h.title, "score": h.score, "dense": h.dense, "lexical": h.lexical, "text": h.text}
+                for h in hits
+            ],
             config=cfg.model_dump(),
             snapshot_version=rt.snap.version,
             model_id=backend.model_id,

@@ -88,8 +88,12 @@ def recall(
             ("overlay accuracy", "overlay.accuracy"),
             ("llm_only accuracy", "llm_only.accuracy"),
             ("rag accuracy", "rag.accuracy"),
+            ("overlay first sentence", "overlay.first_sentence"),
+            ("llm_only first sentence", "llm_only.first_sentence"),
+            ("rag first sentence", "rag.first_sentence"),
             ("overlay loops", "overlay.loops"),
             ("llm_only loops", "llm_only.loops"),
+            ("overlay stitched", "overlay.stitched"),
         ],
     )
     if details and not as_json:
@@ -98,6 +102,34 @@ def recall(
             for name in ("overlay", "llm_only", "rag"):
                 mark = "✓" if d[name]["correct"] else "✗"
                 out.print(f"  {mark} {name:<8} {d[name]['text']}")
+
+
+@eval_app.command("prompts")
+@handle_errors
+@runtime_options()
+def prompts(
+    file: Path,
+    details: Annotated[bool, typer.Option("--details", help="Each prompt with every system's reply.")] = False,
+    model: Model = None,
+    adapter: AdapterOption = None,
+    as_json: Json = False,
+    settings: dict[str, Any] | None = None,
+) -> None:
+    """Everyday prompts (JSONL: prompt, kind, any, within): overlay vs LLM alone vs RAG, pass rate by kind."""
+    rows = evaluate.read_jsonl(file, ("prompt", "kind", "any", "within"))
+    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
+    with _progress("prompts") as progress:
+        result = evaluate.prompts(runtime, rows, progress=progress)
+    if not details:
+        result.pop("details")
+    keys = [("prompts", "n")] + [(f"{name} all", f"{name}.all") for name in evaluate.SYSTEMS]
+    keys += [(f"{name} {kind}", f"{name}.{kind}") for kind in result["kinds"] for name in evaluate.SYSTEMS]
+    _report(result, as_json, keys + [("overlay stitched", "overlay.stitched")])
+    if details and not as_json:
+        for d in result["details"]:
+            out.print(f"\n[bold]{d['prompt']}[/] ({d['kind']})")
+            for name in evaluate.SYSTEMS:
+                out.print(f"  {'✓' if d[name]['passed'] else '✗'} {name:<8} {d[name]['text']}")
 
 
 @eval_app.command("edits")

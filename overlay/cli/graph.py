@@ -14,6 +14,7 @@ from rich.table import Table
 
 import graph_store as gs
 
+from ..config import RuntimeConfig
 from ..workspace import Workspace, ensure_not_served
 from .output import emit_json, handle_errors, out
 
@@ -203,16 +204,35 @@ def edge_reweight(
 def search(
     text: str,
     k: Annotated[int, typer.Option("--k", min=1, max=50, help="Passages to return.")] = 5,
+    lexical_weight: Annotated[
+        float, typer.Option(help=RuntimeConfig.model_fields["lexical_weight"].description)
+    ] = RuntimeConfig().lexical_weight,
     as_json: Json = False,
 ) -> None:
-    """Passages of the published snapshot nearest in meaning to TEXT (what the runtime retrieves)."""
-    hits = gs.search(gs.Snapshot.open(Workspace().snapshots), text, k)
-    rows = [{"id": h.id, "score": round(float(h.score), 4), "title": h.title, "text": h.text} for h in hits]
+    """Passages of the published snapshot for TEXT, as the runtime retrieves them (dense + lexical, fused)."""
+    hits = gs.search(gs.Snapshot.open(Workspace().snapshots), text, k, lexical_weight)
+    rows = [
+        {
+            "id": h.id,
+            "score": round(h.score, 5),
+            "dense": None if h.dense is None else round(h.dense, 4),
+            "lexical": None if h.lexical is None else round(h.lexical, 4),
+            "title": h.title,
+            "text": h.text,
+        }
+        for h in hits
+    ]
     if as_json:
         return emit_json(rows)
-    table = Table("passage", "score", "title", "text")
+    table = Table("passage", "fused", "dense", "lexical", "title", "text")
     for r in rows:
-        table.add_row(str(r["id"]), f"{r['score']:.3f}", r["title"] or "", r["text"][:100])
+        table.add_row(
+            str(r["id"]),
+            f"{r['score']:.4f}",
+            *(f"{r[x]:.3f}" if r[x] is not None else "–" for x in ("dense", "lexical")),
+            r["title"] or "",
+            r["text"][:100],
+        )
     out.print(table)
 
 

@@ -1,0 +1,56 @@
+"""Retrieval that finds the entity: BM25 beside the dense index, fused, in published snapshots and in
+live deltas; each hit keeps both scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph_store import Snapshot, add_text_live, ingest_paths, publish, search
+from graph_store.retrieval import fuse
+from tests.helpers import DATA
+
+QUESTION = "Which astronomer was born in Venythpra?"  # the made-up town is in one passage only
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("people")
+    ingest_paths(home / "graph.duckdb", [DATA / "people.jsonl"], progress=False)
+    publish(home / "graph.duckdb", home / "snapshots", progress=False)
+    return home
+
+
+def test_a_made_up_name_finds_its_passage_where_dense_ranks_it_lower(people: Path) -> None:
+    snap = Snapshot.open(people / "snapshots")
+    dense = [snap.passage(pid).title for _, pid in snap.nearest(QUESTION, 5)]
+    assert dense[0] != "Harbour towns"  # by meaning, another astronomer's passage is closer
+    assert [h.title for h in search(snap, QUESTION, 2, lexical_weight=0.0)][0] != "Harbour towns"
+    hits = search(snap, QUESTION, 2, lexical_weight=1.0)
+    assert hits[0].title == "Harbour towns"
+    assert hits[0].lexical is not None and hits[0].lexical > 0 and hits[0].dense is not None
+    assert snap.lexical_nearest("a question with no shared words zzz", 3) == []
+
+
+def test_a_live_fact_is_found_through_the_deltas_lexical_index(people: Path, tmp_path: Path) -> None:
+    import shutil
+
+    home = tmp_path / "ws"
+    shutil.copytree(people, home, symlinks=True)
+    fact = "Qorvanth Illisade repaired the clock tower of Brenmoor in 1911."
+    add_text_live(home / "graph.duckdb", home / "snapshots", fact, home / "facts", "Clock tower")
+    snap = Snapshot.open(home / "snapshots")
+    assert snap.delta_passages == 1
+    (score, pid), *_ = snap.lexical_nearest("Who repaired the tower of Brenmoor?", 3)
+    assert snap.passage(pid).text == fact and score > 0
+    hits = search(snap, "Briefly, who is Qorvanth Illisade?", 2, lexical_weight=1.0)
+    assert hits[0].text == fact and hits[0].lexical is not None
+
+
+def test_fusion_ranks_by_both_lists_and_rare_words() -> None:
+    dense = [(0.9, 1), (0.8, 2), (0.7, 3), (0.6, 4)]
+    lexical = [(5.0, 4), (1.0, 2)]
+    assert [pid for _, pid in fuse(dense, lexical, 1.0, {})][0] == 2  # second in both beats first in one
+    assert [pid for _, pid in fuse(dense, [], 0.0, {})] == [1, 2, 3, 4]
+    assert [pid for _, pid in fuse(dense, lexical, 1.0, {4: 1})][0] == 4  # a passage holding the name
