@@ -100,7 +100,7 @@ class Snapshot:
         with open(folder / "passages.bin", "rb") as f:
             self._pbin = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self._offsets[-1] else b""
         self._faiss = None
-        self._faiss_lock = threading.Lock()
+        self._index_lock = threading.Lock()
         self._lexical: LexicalIndex | None = None
         self._delta_passages: dict[int, Passage] = {}
         self._delta_ids = np.zeros(0, dtype=np.int64)
@@ -257,7 +257,7 @@ class Snapshot:
         query = embed_texts([text], progress=False)
         nearest: list[tuple[float, int]] = []
         if len(self._pids):
-            with self._faiss_lock:
+            with self._index_lock:
                 if self._faiss is None:
                     self._faiss = faiss.read_index(str(self.path / "passages.faiss"))
             scores, rows = self._faiss.search(query, k)
@@ -274,7 +274,7 @@ class Snapshot:
         """The BM25 index of this version with the live delta's passages (None: published before it existed)."""
         if not (self.path / LEXICAL).is_dir():
             return None
-        with self._faiss_lock:
+        with self._index_lock:
             if self._lexical is None:
                 index = LexicalIndex(self.path / LEXICAL)
                 index.add_delta(

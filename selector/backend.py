@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from .assets import LoadedModel, load_model
-from .errors import ContextLengthError, SelectorError
-from .interface import Backend, Session
+from .errors import SelectorError
+from .interface import Backend, Session, check_prompt
 from .lora import AdapterRef, attach_adapter
 from .toy import ToyBackend
 
@@ -93,12 +93,7 @@ class HFBackend:
     def start(self, ids: list[int]) -> Session:
         from transformers import DynamicCache
 
-        if not ids:
-            raise SelectorError("empty prompt")
-        if len(ids) >= self.max_context:
-            raise ContextLengthError(
-                f"prompt of {len(ids)} tokens does not fit the model's context ({self.max_context})"
-            )
+        check_prompt(ids, self.max_context)
         cache = DynamicCache(config=self.model.config)
         logprobs = self._forward(ids, cache, [len(ids) - 1])
         return Session(list(ids), logprobs[-1], cache)

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .errors import ContextLengthError, SelectorError
+
 
 @dataclass
 class Session:
@@ -37,3 +39,11 @@ class Backend(Protocol):
     def crop(self, session: Session, length: int, logprobs: np.ndarray) -> None: ...
 
     def generate(self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int] | None = None) -> list[int]: ...
+
+
+def check_prompt(ids: list[int], max_context: int) -> None:
+    """What every backend refuses before its first forward: an empty prompt, or one its context cannot hold."""
+    if not ids:
+        raise SelectorError("empty prompt")
+    if len(ids) >= max_context:
+        raise ContextLengthError(f"prompt of {len(ids)} tokens does not fit the model's context ({max_context})")

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ContextLengthError, SelectorError
-from .interface import Session
+from .errors import SelectorError
+from .interface import Session, check_prompt
 
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 BYTES = len(SPECIALS)  # byte b is token BYTES + b
@@ -215,12 +215,7 @@ class ToyBackend:
 
     # -- the Backend interface ----------------------------------------------------------------------
     def start(self, ids: list[int]) -> Session:
-        if not ids:
-            raise SelectorError("empty prompt")
-        if len(ids) >= self.max_context:
-            raise ContextLengthError(
-                f"prompt of {len(ids)} tokens does not fit the model's context ({self.max_context})"
-            )
+        check_prompt(ids, self.max_context)
         session = Session([], np.empty(0, np.float32), [])
         self._extend(session, list(ids))
         session.logprobs = self._logprobs(session.ids[-1], session.cache[-1])

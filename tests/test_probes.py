@@ -14,6 +14,7 @@ import pytest
 from adapters import ProbeError
 from adapters.probes import compare, head_classes, measure, patch, random_twin, response_map, word_surprisal
 from adapters.probes.response_map import windows
+from tests.helpers import save_tiny_llama
 
 TEXT = "The Moon is Earth's only natural satellite. It orbits Earth at an average distance of 384,400 km."
 
@@ -119,24 +120,10 @@ def test_word_alignment_sums_tokens_inside_each_word() -> None:
 
 def test_compare_aligns_models_with_different_tokenizers(probe, tmp_path: Path) -> None:
     """A tiny random Llama with the BERT tokenizer of the bundled embedder, loaded by path like a user's model."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from graph_store.embeddings import model_dir
     from selector import ProbeModel, load_model
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir())
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    LlamaForCausalLM(config).save_pretrained(tmp_path / "tiny")
-    tokenizer.save_pretrained(tmp_path / "tiny")
-    tiny = ProbeModel(load_model(tmp_path / "tiny"))
+    tiny = ProbeModel(load_model(save_tiny_llama(model_dir(), tmp_path / "tiny")))
     report = compare(probe, tiny, TEXT)
     with pytest.raises(ProbeError, match="tokenize the text differently"):
         response_map(probe, TEXT, other=tiny)
