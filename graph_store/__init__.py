@@ -17,6 +17,7 @@ from .readers import READERS, SUFFIXES, Document, parse_note, read_wiki
 from .retrieval import in_document_order, search
 from .snapshot import Neighbor, Node, Passage, PassageHit, Snapshot
 from .snapshot_format import Manifest, version_name
+from .stopwords import STOPWORDS
 from .text import SENTENCE_END, Token, fold, is_cjk, join, join_original, needs_space, split
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ROW_RELATIONS",
     "SUFFIXES",
     "SENTENCE_END",
+    "STOPWORDS",
     "DeltaInfo",
     "Document",
     "Edit",

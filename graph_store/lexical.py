@@ -26,8 +26,14 @@ K1, B = 1.5, 0.75  # bm25s' defaults (method "lucene"), restated here for scorin
 
 
 def terms(text: str) -> list[str]:
-    """What BM25 counts: folded word and number keys, no function words."""
-    return [t.key for t in split(text) if t.kind != "punct" and t.key not in STOPWORDS]
+    """What BM25 counts: folded word and number keys, no function words; a possessive counts as its owner
+    ("Austen's" is "austen")."""
+    keys = (_owner(t.key) for t in split(text) if t.kind != "punct")
+    return [k for k in keys if k not in STOPWORDS]
+
+
+def _owner(key: str) -> str:
+    return key[:-2] if len(key) > 3 and key[-2:] in ("'s", "’s") else key
 
 
 def build(texts: list[str], folder: Path) -> None:

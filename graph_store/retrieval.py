@@ -5,14 +5,19 @@ weighted by `lexical_weight` (0: dense only), and a passage holding a rare word 
 at most 3 passages hold: a name) gains a first-rank share per such word, so a made-up name finds its
 passage even when the dense model ranks it nowhere. The best document's opening passage comes first when a
 later passage of it matched best (an article's lead defines its subject), and a document's passages keep
-their own order. Each hit keeps its dense and lexical scores, for the trace and `overlay graph search`.
+their own order. Each hit keeps its dense and lexical scores, for the trace and `overlay graph search`,
+and how much of the question it holds (`coverage`, `names`: see `Asked`), from which the runtime judges
+whether the passages are evidence for this question at all.
 """
 
 from __future__ import annotations
 
+import regex
+
 from .errors import NotFoundError
 from .lexical import terms
 from .snapshot import Passage, PassageHit, Snapshot
+from .text import SENTENCE_END, split
 
 RRF_K = 60
 POOL = 20  # candidates each index proposes (at least), before fusion
@@ -56,8 +61,47 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
         if all(q.id != p.id for q, _ in found):
             found.append((p, score))
     found = found[: k + extra]
-    hits = [PassageHit(p.id, score, p.title, p.text, cosine.get(p.id), bm25.get(p.id)) for p, score in found]
+    asked = Asked.of(snap, text)
+    hits = [
+        PassageHit(p.id, score, p.title, p.text, cosine.get(p.id), bm25.get(p.id), *asked.held(p), doc_id=p.doc_id)
+        for p, score in found
+    ]
     return in_document_order(hits, [p.doc_id or p.title or f"#{p.id}" for p, _ in found])
+
+
+_CASED = regex.compile(r"\p{Lu}")
+_CASELESS = regex.compile(r"^[\p{L}\p{M}]+$")
+
+
+class Asked:
+    """What a question asks about, to tell how much of it a passage holds: its terms weighted by idf
+    (numbers left out: "2+2" is not a topic), and its names (capitalised inside a sentence, or in a script
+    without case, and rare in the graph)."""
+
+    def __init__(self, weights: dict[str, float], names: set[str]) -> None:
+        self.weights, self.names = weights, names
+
+    @classmethod
+    def of(cls, snap: Snapshot, text: str) -> Asked:
+        index = snap.lexical_index()
+        tokens = split(text)
+        keys = set(terms(" ".join(t.surface for t in tokens if t.kind == "word")))
+        weights = {k: index.idf(k) if index is not None else 1.0 for k in keys}
+        names = set()
+        for i, tok in enumerate(tokens):
+            inside = i > 0 and tokens[i - 1].surface not in SENTENCE_END
+            caseless = tok.surface.lower() == tok.surface.upper() and bool(_CASELESS.match(tok.surface))
+            if tok.kind == "word" and ((inside and _CASED.match(tok.surface)) or caseless):
+                names.update(k for k in terms(tok.surface) if index is None or index.rare(k))
+        return cls(weights, names & keys)
+
+    def held(self, p: Passage) -> tuple[float, float]:
+        """(coverage, names) of one passage, title included."""
+        have = set(terms(f"{p.title} {p.text}" if p.title else p.text))
+        total = sum(self.weights.values())
+        coverage = sum(w for k, w in self.weights.items() if k in have) / total if total else 0.0
+        names = len(self.names & have) / len(self.names) if self.names else 0.0
+        return coverage, names
 
 
 def _rare_matches(snap: Snapshot, text: str, pids: list[int]) -> dict[int, int]:

@@ -72,6 +72,9 @@ class PassageHit:
     text: str
     dense: float | None = None  # cosine to the query, when the dense index ranked it
     lexical: float | None = None  # BM25, when the lexical index ranked it
+    coverage: float = 0.0  # idf-weighted share of the question's terms the passage (and its title) holds
+    names: float = 0.0  # share of the question's rare name-like words it holds (0 when the question has none)
+    doc_id: str | None = None
 
 
 class Snapshot:

@@ -4,6 +4,13 @@ Seeded from the prompt's words and the passages retrieved for it, activation spr
 and `link` edges; each written word is observed (its activation decays, so the answer moves on). At every
 step `propose` returns dense arrays over all node ids, one per part (activation, copy, next2, next), plus
 where each part came from, so the trace can name the edges and passages behind a candidate.
+
+Copying follows the LLM's own words into a passage, weighted by how much meaning the match carries: a match
+on a function word or on a word the question itself holds ("… was the first president of the United
+States" matched on "States") counts `function_match`, unless the copy is already under way. At the start
+a passage's first word opens the answer only if the question names it (an article's opening is no answer
+to "Who painted X?"); within one sentence every copy comes from one document, so two people's facts are
+not stitched into one sentence.
 """
 
 from __future__ import annotations
@@ -13,12 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graph_store import END_ID, Snapshot, split
+from graph_store import END_ID, SENTENCE_END, STOPWORDS, Snapshot, split
 
 from .config import RuntimeConfig
 from .lexicon import Lexicon
 
 PARTS = ("activation", "copy", "next2", "next", "verdict")
+EVIDENCE = ("activation", "copy")  # the parts that come from retrieved passages and the prompt: scaled by trust
 
 
 @dataclass
@@ -33,6 +41,8 @@ class Passage:
     nodes: list[int]
     surfaces: list[str]  # as written in the passage ("Solar System", where the node says "system")
     where: dict[int, list[int]] = field(default_factory=dict)
+    doc: str = ""  # its document (copies within a sentence come from one)
+    meaning: list[float] = field(default_factory=list)  # per position: 1, or function_match (function/echo)
 
 
 @dataclass
@@ -42,7 +52,8 @@ class Proposal:
     parts: dict[str, np.ndarray]
     copy_from: dict[int, tuple[int, int, int]]  # node → (passage id, position in passage, match length)
 
-    def total(self, config: RuntimeConfig) -> np.ndarray:
+    def total(self, config: RuntimeConfig, trust: float = 1.0) -> np.ndarray:
+        """g(c): the weighted parts, the evidence parts scaled by this step's trust."""
         weights = {
             "activation": config.w_activation,
             "copy": config.w_copy,
@@ -50,7 +61,7 @@ class Proposal:
             "next": config.w_next,
             "verdict": config.w_verdict,
         }
-        return sum(weights[name] * arr for name, arr in self.parts.items())
+        return sum(weights[name] * (trust if name in EVIDENCE else 1.0) * arr for name, arr in self.parts.items())
 
 
 class Accumulator:
@@ -61,6 +72,9 @@ class Accumulator:
         self.sources: dict[int, list[str]] = defaultdict(list)  # node → why it is active (trace)
         self.passages: list[Passage] = []
         self.written: list[int] = []
+        self.asked: set[int] = set()  # the question's words (an echo of them carries little meaning)
+        self.last_copy: tuple[int, int] | None = None  # (passage, position) of the word just copied
+        self.sentence_doc: str | None = None  # the document this sentence copies from
 
     def seed(self, prompt: str, hits: list) -> None:
         """Activate the prompt's words (1.0) and each passage's words (ρ_r), then spread one hop."""
@@ -69,6 +83,7 @@ class Accumulator:
             node = self.lex.word_id(tok.surface)
             if node is not None and tok.kind != "punct":
                 self._activate(node, 1.0, "prompt")
+                self.asked.add(node)
         for rank, hit in enumerate(hits):
             rho = cfg.rho[rank] if rank < len(cfg.rho) else cfg.rho[-1] * 0.5
             tokens = split(hit.text)
@@ -79,8 +94,15 @@ class Accumulator:
                 where[node].append(pos)
                 if self.lex.kinds[node] != "punct" and node != END_ID:
                     self._activate(node, rho, f"passage {hit.id}")
+            weak = cfg.function_match
+            meaning = [
+                weak if t.kind == "punct" or t.key in STOPWORDS or node in self.asked else 1.0
+                for t, node in zip(tokens, nodes, strict=True)
+            ]
+            doc = hit.doc_id or hit.title or f"#{hit.id}"
+            surfaces = [t.surface for t in tokens]
             self.passages.append(
-                Passage(hit.id, rank, rho, hit.title, hit.text, nodes, [t.surface for t in tokens], dict(where))
+                Passage(hit.id, rank, rho, hit.title, hit.text, nodes, surfaces, dict(where), doc, meaning)
             )
         if cfg.spread > 0:
             self._spread()
@@ -102,10 +124,16 @@ class Accumulator:
                     np.maximum.at(spread, idx, self.activation[node] * w / w.max())
         self.activation = np.maximum(self.activation, self.config.spread * spread)
 
-    def observe(self, node: int) -> None:
-        """A word was written: it stops pulling as hard (the answer should move on)."""
+    def observe(self, node: int, copy_source: tuple | None = None, surface: str = "") -> None:
+        """A word was written: it stops pulling as hard (the answer should move on); a copy binds the
+        sentence to its document until the sentence ends."""
         self.written.append(node)
         self.activation[node] *= self.config.activation_written
+        self.last_copy = tuple(copy_source[:2]) if copy_source is not None else None
+        if copy_source is not None:
+            self.sentence_doc = self.passage(copy_source[0]).doc
+        if surface in SENTENCE_END:
+            self.sentence_doc = None
 
     def propose(self) -> Proposal:
         n = len(self.activation)
@@ -114,15 +142,20 @@ class Accumulator:
         tail = self.written[-3:]
         for p in self.passages:
             rho = p.rho
-            if not tail:  # the first step: each passage's first word may open the answer
-                self._copy(copy, copy_from, p, 0, rho, 0)
+            if self.sentence_doc is not None and p.doc != self.sentence_doc:
+                continue
+            if not tail:  # the first step: a passage opens the answer only on a word the question names
+                if p.nodes and p.nodes[0] in self.asked:
+                    self._copy(copy, copy_from, p, 0, rho * self.config.copy_opening, 0)
                 continue
             for pos in p.where.get(tail[-1], ()):
                 length = 1
                 while length < len(tail) and pos - length >= 0 and p.nodes[pos - length] == tail[-1 - length]:
                     length += 1
                 if pos + 1 < len(p.nodes):
-                    self._copy(copy, copy_from, p, pos + 1, rho * length, length)
+                    ongoing = self.last_copy == (p.id, pos)
+                    weight = 1.0 if ongoing else max(p.meaning[pos - length + 1 : pos + 1])
+                    self._copy(copy, copy_from, p, pos + 1, rho * length * weight, length)
         return Proposal(
             {
                 "activation": self.activation.copy(),

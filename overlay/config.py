@@ -45,11 +45,32 @@ class RuntimeConfig(BaseModel):
 
     retrieval_k: int = Field(3, ge=0, le=20, description="passages retrieved for the prompt (graph prior)")
     lexical_weight: float = Field(
-        0.0,
+        1.0,
         ge=0.0,
         le=10.0,
-        description="weight of the lexical (BM25) ranking fused with the dense one (0: dense only, the default "
-        "until the fused ranking is measured on the dev sets)",
+        description="weight of the lexical (BM25) ranking fused with the dense one (0: dense only)",
+    )
+    trust_low: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="passage relevance (share of the question it holds) below which the graph has no say",
+    )
+    trust_high: float = Field(0.8, ge=0.0, le=1.0, description="relevance at which the graph's evidence counts in full")
+    evidence_dense: float = Field(
+        0.3, ge=-1.0, le=1.0, description="cosine below which a passage is off topic unless it holds a name asked"
+    )
+    confidence_gate: float = Field(
+        1.0, ge=0.0, description="per step, trust × (1 - p_top + p_graph)^this: a sure LLM overrules weak evidence"
+    )
+    function_match: float = Field(
+        0.25, ge=0.0, le=1.0, description="copy weight of a match on a function word or a word of the question"
+    )
+    copy_opening: float = Field(
+        1.0, ge=0.0, description="copy weight of a passage's first word at the start (only if the question names it)"
+    )
+    brevity: bool = Field(
+        True, description="stop where the prompt asks (one word, yes or no, in one sentence, keep it short)"
     )
     passages_in_prompt: int = Field(2, ge=0, le=5, description="top passages also put in the LLM prompt (hybrid)")
     beta: float = Field(2.0, ge=0.0, description="weight of the graph score g(c) against log P_llm(c | x)")

@@ -2,6 +2,8 @@
 
 In the hybrid prompt the top retrieved passages go before the user's question (the RAG baseline builds
 its prompt with the same `passage_context`); the same passages seed the accumulator's activation and copy.
+Only passages that are evidence for the question are used (`trust.weigh`): an everyday prompt gets the
+LLM's plain prompt and a graph that only bounds the words.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 from graph_store import Snapshot, search, split
 
+from . import instructions, trust
 from .accumulator import Accumulator
 from .config import RuntimeConfig
 from .errors import RuntimeInputError
@@ -45,7 +48,8 @@ def with_passages(prompt: Prompt, question: str, context: str) -> list[dict[str,
 def prepare(
     snap: Snapshot, lexicon: Lexicon, backend: Any, prompt: Prompt, cfg: RuntimeConfig
 ) -> tuple[AnswerState, list[int], list]:
-    """Retrieve, seed the accumulator and build the LLM prompt: (state, prompt ids, passages)."""
+    """Retrieve, weigh the evidence, seed the accumulator and build the LLM prompt: (state, prompt ids,
+    every passage retrieved; `state.evidence` says which are used and how far they are trusted)."""
     question = question_of(prompt)
     tokens = split(question)
     words = [t for t in tokens if t.kind == "word"]
@@ -57,13 +61,17 @@ def prepare(
     unknown = {t.key: (t.surface, t.kind) for t in tokens if t.kind != "punct" and snap.word_id(t.surface) is None}
     lex = lexicon.with_words(list(unknown.values()))
     hits = search(snap, question, cfg.retrieval_k, cfg.lexical_weight) if cfg.retrieval_k else []
+    evidence = trust.weigh(hits, cfg)
+    used = evidence.hits
     llm_prompt: Prompt = prompt
-    if cfg.chat and cfg.passages_in_prompt and hits:
-        llm_prompt = with_passages(prompt, question, passage_context(hits[: cfg.passages_in_prompt]))
+    if cfg.chat and cfg.passages_in_prompt and used:
+        llm_prompt = with_passages(prompt, question, passage_context(used[: cfg.passages_in_prompt]))
     ids = backend.prompt_ids(llm_prompt if cfg.chat else question, cfg.chat)
     acc = Accumulator(snap, lex, cfg)
-    acc.seed(question, hits)
-    state = AnswerState(lex, acc, lex.valid & (lex.kinds != "concept"))
+    acc.seed(question, used)
+    state = AnswerState(lex, acc, lex.valid & (lex.kinds != "concept"), evidence=evidence)
+    if cfg.brevity:
+        state.limits = instructions.limits(question)
     if not cfg.chat:
         state.prev_surface = tokens[-1].surface if tokens else None
     return state, ids, hits

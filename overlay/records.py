@@ -37,6 +37,7 @@ class Step:
     copy_source: tuple[int, int, int] | None = None  # (passage, position, match) when the winner continues a passage
     speculative: bool = False  # verified from a speculative forward pass
     rejected: list[str] = field(default_factory=list)  # words chosen first but refused by the LLM when spelled out
+    trust: float | None = None  # the step's trust in the graph's evidence (None: traced before trust existed)
 
     @property
     def winner(self) -> Candidate:
@@ -61,6 +62,7 @@ class Answer:
     adapter_name: str | None = None  # registry name of the adapter that shaped the answer (None: none)
     adapter_verified: bool | None = None
     adapter_checksum: str | None = None  # of its files (the manifest's sha256s): a replaced adapter differs
+    trust: float | None = None  # how far the retrieved passages were trusted as evidence (0: the LLM chose alone)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -68,6 +68,7 @@ def _step_fields(step: Step) -> dict[str, Any]:
         "cap": step.cap,
         "copy_source": None if step.copy_source is None else [int(v) for v in step.copy_source],
         "rejected": list(step.rejected),
+        "trust": None if step.trust is None else round(step.trust, 9),
     }
 
 
@@ -77,6 +78,8 @@ def _traced_fields(step: dict[str, Any]) -> dict[str, Any]:
     out = {"text": step["text"], "node": winner["node"], "candidate": winner["text"]}
     if step.get("space") is not None:  # written since migration 2: every field below is set
         out |= {k: step[k] for k in ("space", "cap", "copy_source", "rejected")}
+    if step.get("trust") is not None:  # written since migration 3
+        out["trust"] = round(step["trust"], 9)
     return out
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graph_store import END_ID, Snapshot, join
+from graph_store import END_ID, SENTENCE_END, Snapshot, join
 from selector import AdapterRef, Backend, Session, load_backend
 
 from . import provenance, scoring, spelling
@@ -101,6 +101,7 @@ class Runtime:
             space=bool(sc.space[chosen]),
             cap=sc.cap,
             copy_source=copy_source,
+            trust=sc.trust,
         )
 
     def commit(
@@ -145,7 +146,7 @@ class Runtime:
             state.seen.setdefault(key, set()).add(node)
         state.words.append(node)
         state.surfaces.append(text)
-        state.acc.observe(node)
+        state.acc.observe(node, copy_source, text)
 
 
 class Generation:
@@ -204,6 +205,9 @@ class Generation:
             # 7. observe
             rt.observe(state, node, step.text, cfg, step.copy_source)
             lp = lp_next
+            if instructed_end(state):  # as long as the prompt asked for, and not longer
+                finish = "stop"
+                break
         if ahead:
             backend.crop(session, verified, lp)
         usage = {"prompt_tokens": len(ids), "completion_tokens": len(session.ids) - len(ids)}
@@ -216,7 +220,17 @@ class Generation:
             finish_reason=finish,
             steps=steps,
             passages=[
-                {"id": h.id, "title": h.title, "score": h.score, "dense": h.dense, "lexical": h.lexical, "text": h.text}
+                {
+                    "id": h.id,
+                    "title": h.title,
+                    "score": h.score,
+                    "dense": h.dense,
+                    "lexical": h.lexical,
+                    "coverage": h.coverage,
+                    "names": h.names,
+                    "used": any(u.id == h.id for u in state.evidence.hits),
+                    "text": h.text,
+                }
                 for h in hits
             ],
             config=cfg.model_dump(),
@@ -234,7 +248,17 @@ class Generation:
             adapter_name=ref.name if ref else None,
             adapter_verified=ref.verified if ref else None,
             adapter_checksum=ref.checksum if ref else None,
+            trust=state.evidence.trust,
         )
+
+
+def instructed_end(state: AnswerState) -> bool:
+    """The answer has as many words, or sentences, as its prompt asked for (`instructions.limits`)."""
+    lim, kinds = state.limits, state.lex.kinds
+    if lim.words is not None and sum(1 for w in state.words if kinds[w] != "punct") >= lim.words:
+        return True
+    ends = sum(1 for s in state.surfaces if s in SENTENCE_END)
+    return lim.sentences is not None and ends >= lim.sentences
 
 
 def open_runtime(

@@ -3,7 +3,7 @@
 One next-token distribution scores every node at once: a word's LLM part is the log-prob of its first
 subword (with or without a leading space, capitalised at a sentence start), and the total is
 `llm + β·g` where the step's mask allows it (blocks: a repeated n-gram, the previous word again,
-punctuation or the end first).
+punctuation or the end first). The evidence parts of g are scaled by the step's trust (`trust.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from graph_store import END_ID, SENTENCE_END, is_cjk, needs_space
 from .config import RuntimeConfig
 from .lexicon import Lexicon
 from .state import AnswerState, Scored
+from .trust import step_trust
 
 
 def score(
@@ -35,7 +36,7 @@ def score(
     """
     lex = state.lex
     prop = state.acc.propose()
-    g = prop.total(cfg)
+    raw = prop.total(cfg)
     prev = state.surfaces[-1] if state.surfaces else state.prev_surface
     cap = prev is None or prev in SENTENCE_END
     space = space_mask(lex, prev)
@@ -45,10 +46,14 @@ def score(
     # A word that shares its first subword with others borrows their probability. The graph's own
     # proposals only have to beat the word that *is* that subword; the rest queue by frequency and pay
     # for being unverified, so a blocked " is" does not turn into " islets".
-    proposed = g > 0
+    proposed = raw > 0
     tie = np.where(proposed, np.minimum(tie, 1), tie)
     llm = logprobs[first] - cfg.tie_penalty * np.log1p(tie) - np.where(exact | proposed, 0.0, cfg.inexact_penalty)
     llm[END_ID] = logprobs[eos].max()
+    copies = prop.parts["copy"] > 0
+    p_graph = float(np.exp(llm[copies].max())) if copies.any() else 0.0
+    trust = step_trust(state.evidence.trust, float(np.exp(logprobs.max())), p_graph, cfg)
+    g = raw if trust == 1.0 else prop.total(cfg, trust)
     allowed = mask(state, cfg, prop)
     for word in excluded:
         node = lex.word_id(word)
@@ -58,7 +63,7 @@ def score(
     if safe_only:
         allowed &= exact | (prop.parts["copy"] > 0)
         allowed[END_ID] = bool(state.words)
-    return Scored(prop, llm, g, allowed, np.where(allowed, llm + cfg.beta * g, -np.inf), space, cap)
+    return Scored(prop, llm, g, allowed, np.where(allowed, llm + cfg.beta * g, -np.inf), space, cap, trust)
 
 
 def space_mask(lex: Lexicon, prev: str | None) -> np.ndarray:

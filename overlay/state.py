@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .accumulator import Accumulator, Proposal
+from .instructions import Limits
 from .lexicon import Lexicon
 from .records import Step
+from .trust import Evidence
 
 
 @dataclass
@@ -25,6 +27,8 @@ class AnswerState:
     prev_surface: str | None = None  # plain mode: the prompt's last token
     seen: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
     copied: set[tuple[int, int]] = field(default_factory=set)  # (passage, position) already copied
+    evidence: Evidence = field(default_factory=lambda: Evidence(1.0, [], []))
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Scored:
     score: np.ndarray  # llm + β·g where allowed, -inf elsewhere
     space: np.ndarray
     cap: bool
+    trust: float = 1.0  # this step's trust in the graph's evidence (`trust.step_trust`)
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """The trace store (`OVERLAY_HOME/traces.duckdb`): every answer and every step, queryable afterwards.
 
 One row per answer (prompt, text, config, model and checksum, adapter label, name, verified flag and
-checksum, snapshot version, timings) and one per step (context tail, chosen index, candidate count, the word
-as written with its spacing and capitalisation, the passage it was copied from, the words refused before it,
-the top `trace_k` candidates with their score parts, edges and passages). An answer is written in one
-transaction before it is returned to anyone.
+checksum, snapshot version, timings, trust) and one per step (context tail, chosen index, candidate count,
+the word as written with its spacing and capitalisation, the passage it was copied from, the words refused
+before it, its trust, the top `trace_k` candidates with their score parts, edges and passages). An answer is
+written in one transaction before it is returned to anyone.
 """
 
 from __future__ import annotations
@@ -48,14 +48,19 @@ MIGRATIONS = [
     ALTER TABLE steps ADD COLUMN copy_source JSON;
     ALTER TABLE steps ADD COLUMN rejected JSON;
     """,
+    # 3: how far the retrieved passages were trusted as evidence, per answer and per step (NULL before).
+    """
+    ALTER TABLE answers ADD COLUMN trust DOUBLE;
+    ALTER TABLE steps ADD COLUMN trust DOUBLE;
+    """,
 ]
 ANSWER_COLUMNS = (
     "id, prompt, text, finish_reason, config, model_id, model_checksum, adapter, snapshot_version, passages, usage, "
-    "timings, adapter_name, adapter_verified, adapter_checksum"
+    "timings, adapter_name, adapter_verified, adapter_checksum, trust"
 )
 STEP_COLUMNS = (
     "answer_id, step, context_tail, chosen, n_candidates, text, delta, speculative, candidates, space, cap, "
-    "copy_source, rejected"
+    "copy_source, rejected, trust"
 )
 STEP_JSON = ("candidates", "copy_source", "rejected")
 
@@ -107,13 +112,14 @@ class TraceStore:
                 s.cap,
                 None if s.copy_source is None else json.dumps([int(v) for v in s.copy_source]),
                 json.dumps(list(s.rejected)),
+                s.trust,
             )
             for s in a.steps
         ]
         self.con.execute("BEGIN")
         try:
             self.con.execute(
-                f"INSERT INTO answers ({ANSWER_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+                f"INSERT INTO answers ({ANSWER_COLUMNS}) VALUES ({', '.join('?' * 16)})",
                 [
                     a.id,
                     json.dumps(a.prompt),
@@ -130,6 +136,7 @@ class TraceStore:
                     a.adapter_name,
                     a.adapter_verified,
                     a.adapter_checksum,
+                    a.trust,
                 ],
             )
             if steps:  # one columnar insert: DuckDB's executemany costs ~1 ms a row

@@ -49,7 +49,8 @@ RUNS = [
     ("Where do ships sail?", {"temperature": 0.8, "seed": 3}),
     ("The river is long and the sea is deep. Ships sail on", {"chat": False}),
     ("Who is Zorblax of the glacier?", {}),
-    ("What is the sea?", {"retrieval_k": 0, "w_next": 2.0}),
+    # graph-driven: no passages, transitions weigh, and the prompt's words are trusted in full (trust_high 0)
+    ("What is the sea?", {"retrieval_k": 0, "w_next": 2.0, "trust_high": 0.0, "trust_low": 0.0}),
 ]
 WORDS = 24  # max_words of every run unless a test says otherwise
 

@@ -1,0 +1,56 @@
+"""How far the graph is trusted for one question: by how much of the question its passages hold.
+
+Retrieval always returns something, relevant or not: "Hello! How are you?" finds the article on
+greetings, "What is 2+2?" the one on addition. Such passages are no evidence for an answer, and following
+them turns a chat reply into an encyclopedia lead. A passage is evidence when it is on topic (its cosine
+reaches `evidence_dense`, or it holds a name the question asks about, which a dense model may not know)
+and holds most of what is asked: its relevance is the larger of its `coverage` (idf-weighted share of
+the question's terms) and `names` (share of the question's names). A document is as relevant as its best
+passage, so an article's lead comes with the passage that matched. The answer's trust rises linearly
+from 0 at `trust_low` to 1 at `trust_high`; it scales the evidence parts of the graph score (activation,
+copy), and passages below `trust_low` are neither put in the prompt nor copied. With trust 0 the graph
+still bounds the words, but the LLM chooses among them alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import RuntimeConfig
+
+
+@dataclass
+class Evidence:
+    trust: float  # 0..1: how much the graph's evidence parts count in this answer
+    hits: list  # the passages used (relevant documents), in retrieval order
+    shares: list[float]  # relevance of every retrieved hit (traced)
+
+
+def relevance(hit, cfg: RuntimeConfig) -> float:
+    """One hit's relevance to the question: 0 off topic, else the larger of coverage and names."""
+    on_topic = (hit.dense is not None and hit.dense >= cfg.evidence_dense) or hit.names > 0
+    return max(hit.coverage, hit.names) if on_topic else 0.0
+
+
+def weigh(hits: list, cfg: RuntimeConfig) -> Evidence:
+    """The answer's trust and the passages it may use."""
+    shares = [relevance(h, cfg) for h in hits]
+    by_doc: dict[str, float] = {}
+    for h, share in zip(hits, shares, strict=True):
+        doc = h.doc_id or f"#{h.id}"
+        by_doc[doc] = max(by_doc.get(doc, 0.0), share)
+    best = max(shares, default=0.0)
+    span = max(cfg.trust_high - cfg.trust_low, 1e-6)
+    trust = min(1.0, max(0.0, (best - cfg.trust_low) / span))
+    if best >= cfg.trust_high:
+        trust = 1.0
+    used = [h for h in hits if trust > 0 and by_doc[h.doc_id or f"#{h.id}"] >= cfg.trust_low]
+    return Evidence(trust, used, shares)
+
+
+def step_trust(trust: float, p_top: float, p_graph: float, cfg: RuntimeConfig) -> float:
+    """This step's trust: where the LLM is sure of a word the graph does not back (p_top high, p_graph
+    low), weak evidence gives way; where the graph backs the LLM's choice, nothing changes."""
+    if trust <= 0 or cfg.confidence_gate <= 0:
+        return trust
+    return trust * max(0.0, min(1.0, 1.0 - p_top + p_graph)) ** cfg.confidence_gate
