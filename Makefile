@@ -34,7 +34,10 @@ demo: setup
 	$(OV) graph neighbors Paris --rel next --top 5
 	$(OV) graph neighbors volcano --rel assoc --top 5
 	$(OV) graph neighbors photosynthesis --rel next2 --top 5
+	@echo "--- a knowledge question: the graph's passage is evidence (trust 1), its words are copied"
 	$(OV) ask "Who was Basava?" --explain --steps 4
+	@echo "--- an everyday prompt: no passage holds what is asked (trust 0), the LLM chooses alone"
+	$(OV) ask "Hello! How are you?" --explain --steps 2
 
 test: setup
 	$(VENV)/bin/pytest -q

@@ -75,8 +75,8 @@ _CASELESS = regex.compile(r"^[\p{L}\p{M}]+$")
 
 class Asked:
     """What a question asks about, to tell how much of it a passage holds: its terms weighted by idf
-    (numbers left out: "2+2" is not a topic), and its names (capitalised inside a sentence, or in a script
-    without case, and rare in the graph)."""
+    (numbers count, but a question of numbers alone, "2+2", asks about no topic), and its names
+    (capitalised inside a sentence, or in a script without case, and rare in the graph)."""
 
     def __init__(self, weights: dict[str, float], names: set[str]) -> None:
         self.weights, self.names = weights, names
@@ -85,7 +85,9 @@ class Asked:
     def of(cls, snap: Snapshot, text: str) -> Asked:
         index = snap.lexical_index()
         tokens = split(text)
-        keys = set(terms(" ".join(t.surface for t in tokens if t.kind == "word")))
+        keys = set(terms(text))
+        if not set(terms(" ".join(t.surface for t in tokens if t.kind == "word"))):
+            keys = set()  # only numbers: "2+2" asks about no topic
         weights = {k: index.idf(k) if index is not None else 1.0 for k in keys}
         names = set()
         for i, tok in enumerate(tokens):

@@ -53,6 +53,12 @@ def read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
     return rows
 
 
+def half(rows: list[Any], which: str) -> list[Any]:
+    """All rows, or the first or second half of a dev file (tune on one, report the other)."""
+    mid = (len(rows) + 1) // 2
+    return {"all": rows, "first": rows[:mid], "second": rows[mid:]}[which]
+
+
 def _first_word(text: str) -> str:
     tokens = split(text)
     return tokens[0].surface if tokens else ""

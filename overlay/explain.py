@@ -30,7 +30,8 @@ def explain_steps(trace: dict[str, Any], first: int = 0, last: int | None = None
     beta = trace["config"]["beta"]
     blocks: list[Any] = [
         Text(
-            f"answer {trace['id']} · snapshot v{trace['snapshot_version']} · model {trace['model_id']} · β = {beta}",
+            f"answer {trace['id']} · snapshot v{trace['snapshot_version']} · model {trace['model_id']} · β = {beta}"
+            + (f" · trust {trace['trust']:.2f}" if trace.get("trust") is not None else ""),
             style="bold",
         )
     ]
@@ -39,7 +40,8 @@ def explain_steps(trace: dict[str, Any], first: int = 0, last: int | None = None
         winner = cands[step["chosen"]]
         table = Table(
             title=f"step {step['step']}: …{step['context_tail'][-40:]} ▸ [bold]{winner['text']}[/]"
-            + (" (speculative)" if step.get("speculative") else ""),
+            + (" (speculative)" if step.get("speculative") else "")
+            + (f" · trust {step['trust']:.2f}" if step.get("trust") is not None else ""),
             title_justify="left",
             show_edge=False,
         )

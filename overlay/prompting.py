@@ -58,7 +58,8 @@ def prepare(
             "none of the prompt's words are in the graph (a language or script it has never seen?): "
             "ingest text in that language first"
         )
-    unknown = {t.key: (t.surface, t.kind) for t in tokens if t.kind != "punct" and snap.word_id(t.surface) is None}
+    # the prompt's words and symbols the graph lacks ("Zyx", the "+" of "2+2") may be written back
+    unknown = {t.key: (t.surface, t.kind) for t in tokens if snap.word_id(t.surface) is None}
     lex = lexicon.with_words(list(unknown.values()))
     hits = search(snap, question, cfg.retrieval_k, cfg.lexical_weight) if cfg.retrieval_k else []
     evidence = trust.weigh(hits, cfg)
@@ -70,8 +71,11 @@ def prepare(
     acc = Accumulator(snap, lex, cfg)
     acc.seed(question, used)
     state = AnswerState(lex, acc, lex.valid & (lex.kinds != "concept"), evidence=evidence)
-    if cfg.brevity:
+    if cfg.brevity and cfg.chat:
         state.limits = instructions.limits(question)
+        if state.limits.primed:  # the answer continues the LLM's "The answer is" (not written)
+            ids = ids + lex.spell(instructions.PRIMER, False)
+            state.prev_surface = instructions.PRIMER_LAST
     if not cfg.chat:
         state.prev_surface = tokens[-1].surface if tokens else None
     return state, ids, hits

@@ -66,8 +66,9 @@ class Runtime:
         cfg: RuntimeConfig,
         excluded: Sequence[str] = (),
         safe_only: bool = False,
+        only: np.ndarray | None = None,
     ) -> Scored:
-        return scoring.score(state, logprobs, cfg, self.eos, excluded, safe_only)
+        return scoring.score(state, logprobs, cfg, self.eos, excluded, safe_only, only)
 
     def choose(
         self,
@@ -77,9 +78,11 @@ class Runtime:
         index: int,
         excluded: Sequence[str] = (),
         safe_only: bool = False,
+        only: np.ndarray | None = None,
     ) -> Step:
-        """Score every candidate from one next-token distribution and pick one (not an `excluded` word)."""
-        sc = self.score(state, logprobs, cfg, excluded, safe_only)
+        """Score every candidate from one next-token distribution and pick one (not an `excluded` word;
+        among `only`, when given)."""
+        sc = self.score(state, logprobs, cfg, excluded, safe_only, only)
         chosen = scoring.pick(sc.score, cfg, index)
         top = scoring.top_k(sc.score, cfg.trace_k)
         if chosen not in top:
@@ -97,7 +100,8 @@ class Runtime:
             n_candidates=int(sc.mask.sum()),
             candidates=cands,
             text=text,
-            delta=(" " if sc.space[chosen] and text else "") + text,
+            # a primed chat answer's first word is fed after the primer's space but starts the answer text
+            delta=(" " if sc.space[chosen] and text and (state.words or not cfg.chat) else "") + text,
             space=bool(sc.space[chosen]),
             cap=sc.cap,
             copy_source=copy_source,
@@ -111,7 +115,9 @@ class Runtime:
         same forward pass). A multi-subword winner that the LLM refuses once spelled out is replaced by the
         next choice, with the KV cache cropped back."""
         backend, base = self.backend, len(session.ids)
-        rejected: list[str] = []
+        rejected: list[str] = []  # every refused word, for the trace
+        refused: list[str] = []  # refused spellings: their unproposed first-subword mates go too
+        only = None
         forwards = 0
         while step.winner.node != END_ID:
             fed = spelling.word_ids(state, step.winner.node, step.text, step.space)
@@ -121,11 +127,21 @@ class Runtime:
             got = backend.feed(session, fed + [i for *_, word_ids in spec for i in word_ids], keep)
             rows = dict(zip(keep, got, strict=True))
             forwards += 1
+            digit = spelling.preferred_digit(state, step, fed, rows) if len(rejected) < 3 else None
+            if digit is not None:  # a number the LLM would not write: re-chosen among those it would
+                numbers = spelling.numbers_starting(state, digit, [*rejected, step.text])
+                if (numbers & state.allowed).any():
+                    backend.crop(session, base, logprobs)
+                    rejected.append(step.text)
+                    only = numbers
+                    step = self.choose(state, logprobs, cfg, step.index, refused, only=only)
+                    continue
             if spelling.rejects(step, fed, rows, cfg):
                 backend.crop(session, base, logprobs)
                 rejected.append(step.text)
+                refused.append(step.text)
                 # after a few refusals, only words that need no spelling check: one subword, or copied
-                step = self.choose(state, logprobs, cfg, step.index, rejected, safe_only=len(rejected) >= 3)
+                step = self.choose(state, logprobs, cfg, step.index, refused, safe_only=len(rejected) >= 3)
                 continue
             step.rejected = rejected
             ahead = [

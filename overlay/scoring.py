@@ -27,6 +27,7 @@ def score(
     eos: np.ndarray,
     excluded: Sequence[str] = (),
     safe_only: bool = False,
+    only: np.ndarray | None = None,
 ) -> Scored:
     """Every candidate's LLM part (first subword), graph part and total, with the step's mask.
 
@@ -63,6 +64,8 @@ def score(
     if safe_only:
         allowed &= exact | (prop.parts["copy"] > 0)
         allowed[END_ID] = bool(state.words)
+    if only is not None:
+        allowed &= only
     return Scored(prop, llm, g, allowed, np.where(allowed, llm + cfg.beta * g, -np.inf), space, cap, trust)
 
 

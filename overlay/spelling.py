@@ -4,9 +4,15 @@ winner is a likely spelling to the LLM too, and the passage words fed ahead afte
 A word is scored by its first subword for free; feeding it gives the log-prob of the rest at no extra
 cost, so the check costs no forward when it passes. After a copied word, the next passage words go into
 the same forward pass and are accepted later only while the runtime's own choice agrees with them.
+
+Numbers in tokenizers that spell digits one by one (" 9" is " " + "9") all share a bare-space first
+subword, so their first-subword score cannot tell 9 from 2; feeding the winner shows which digit the LLM
+would write after the space, and a number that does not start with it is re-chosen among those that do.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -34,6 +40,41 @@ def rejects(step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: Runtim
         return False
     rest = sum(float(rows[j - 1][fed[j]]) for j in range(1, len(fed)))
     return rest < -cfg.verify_below
+
+
+def preferred_digit(state: AnswerState, step: Step, fed: list[int], rows: dict[int, np.ndarray]) -> str | None:
+    """The first digit the LLM writes after a number's bare-space first subword, when the winner does not
+    start with it (None: it does, or the number is not spelled that way, or it was copied from fully
+    trusted evidence: partial evidence does not overrule the LLM's digits, "6 + 2" copied from "3 + 2")."""
+    lex = state.lex
+    if lex.kinds[step.winner.node] != "number" or len(fed) < 2:
+        return None
+    if step.copy_source is not None and state.evidence.trust >= 1.0:
+        return None
+    tokenizer = lex.tables[0].tokenizer
+    digits = _digit_ids(tokenizer)
+    if not digits or tokenizer.decode([fed[0]]).strip() or fed[1] not in digits.values():
+        return None
+    row = rows[0]
+    best = max(sorted(digits), key=lambda d: float(row[digits[d]]))
+    return None if fed[1] == digits[best] else best
+
+
+@functools.lru_cache(maxsize=8)
+def _digit_ids(tokenizer) -> dict[str, int]:
+    """Digit → its token id, where each digit is one token of its own."""
+    out = {}
+    for d in "0123456789":
+        ids = tokenizer.encode(d, add_special_tokens=False)
+        if len(ids) == 1:
+            out[d] = ids[0]
+    return out if len(out) == 10 else {}
+
+
+def numbers_starting(state: AnswerState, digit: str, refused: list[str]) -> np.ndarray:
+    """Candidates for a re-chosen number: the numbers written with `digit` first, but those refused."""
+    lex = state.lex
+    return (lex.kinds == "number") & np.array([s[:1] == digit and s not in refused for s in lex.surfaces])
 
 
 def speculate(state: AnswerState, step: Step, cfg: RuntimeConfig) -> list[tuple[int, str, list[int]]]:

@@ -24,7 +24,7 @@ class AnswerState:
     allowed: np.ndarray
     words: list[int] = field(default_factory=list)
     surfaces: list[str] = field(default_factory=list)
-    prev_surface: str | None = None  # plain mode: the prompt's last token
+    prev_surface: str | None = None  # the word before the answer: plain mode's last prompt token, or a primer's
     seen: dict[tuple[int, ...], set[int]] = field(default_factory=dict)
     copied: set[tuple[int, int]] = field(default_factory=set)  # (passage, position) already copied
     evidence: Evidence = field(default_factory=lambda: Evidence(1.0, [], []))

@@ -46,7 +46,7 @@ def ask(
     out.print(answer.text)
     err.print(
         f"[dim]trace {answer.id} · {len(answer.steps)} steps · {answer.timings['words_per_s']:.1f} words/s · "
-        f"snapshot v{answer.snapshot_version}[/]",
+        f"snapshot v{answer.snapshot_version} · trust {answer.trust:.2f}[/]",
         markup=True,
     )
     if explain:

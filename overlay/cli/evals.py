@@ -13,7 +13,7 @@ from ..config import RuntimeConfig, build_config
 from ..edits import edits as run_edits
 from ..traces import TraceStore
 from ..workspace import Workspace
-from .options import Json, Model, runtime_options
+from .options import Half, Json, Model, runtime_options
 from .output import emit_json, handle_errors, out
 from .output import progress_bar as _progress
 from .selection import AdapterOption, runtime_for
@@ -38,13 +38,14 @@ def _report(result: dict[str, Any], as_json: bool, keys: list[tuple[str, str]]) 
 def next_word(
     file: Path,
     max_positions: Annotated[int, typer.Option(min=1)] = 400,
+    which: Half = "all",
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Next word of held-out text: overlay vs the LLM's greedy word vs the graph alone."""
-    docs = evaluate.read_jsonl(file, ("text",))
+    docs = evaluate.half(evaluate.read_jsonl(file, ("text",)), which)
     runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
     with _progress("next-word") as progress:
         result = evaluate.next_word(runtime, docs, max_positions, progress=progress)
@@ -68,13 +69,14 @@ def next_word(
 def recall(
     file: Path,
     details: Annotated[bool, typer.Option("--details", help="List each question with every system's answer.")] = False,
+    which: Half = "all",
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Knowledge questions: overlay vs LLM alone vs RAG (same LLM, retrieved passages in its prompt)."""
-    rows = evaluate.read_jsonl(file, ("question", "answers"))
+    rows = evaluate.half(evaluate.read_jsonl(file, ("question", "answers")), which)
     runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
     with _progress("recall") as progress:
         result = evaluate.recall(runtime, rows, progress=progress)
@@ -110,13 +112,14 @@ def recall(
 def prompts(
     file: Path,
     details: Annotated[bool, typer.Option("--details", help="Each prompt with every system's reply.")] = False,
+    which: Half = "all",
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Everyday prompts (JSONL: prompt, kind, any, within): overlay vs LLM alone vs RAG, pass rate by kind."""
-    rows = evaluate.read_jsonl(file, ("prompt", "kind", "any", "within"))
+    rows = evaluate.half(evaluate.read_jsonl(file, ("prompt", "kind", "any", "within")), which)
     runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
     with _progress("prompts") as progress:
         result = evaluate.prompts(runtime, rows, progress=progress)
@@ -139,13 +142,15 @@ def edits(
     file: Path,
     details: Annotated[bool, typer.Option("--details", help="Each fact with every system's answers.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N lines.")] = None,
+    which: Half = "all",
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Knowledge edits: ingest each fact live (a delta, in a scratch copy), then ask, paraphrase, controls."""
-    rows = evaluate.read_jsonl(file, ("fact", "question", "paraphrase", "answers", "controls"))[:limit]
+    rows = evaluate.half(evaluate.read_jsonl(file, ("fact", "question", "paraphrase", "answers", "controls")), which)
+    rows = rows[:limit]
     ws = Workspace()
     runtime = runtime_for(ws, model, adapter, config=build_config(RuntimeConfig, settings or {}))
     with _progress("edits") as progress:

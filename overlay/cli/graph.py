@@ -217,6 +217,8 @@ def search(
             "score": round(h.score, 5),
             "dense": None if h.dense is None else round(h.dense, 4),
             "lexical": None if h.lexical is None else round(h.lexical, 4),
+            "coverage": round(h.coverage, 4),
+            "names": round(h.names, 4),
             "title": h.title,
             "text": h.text,
         }
@@ -224,12 +226,12 @@ def search(
     ]
     if as_json:
         return emit_json(rows)
-    table = Table("passage", "fused", "dense", "lexical", "title", "text")
+    table = Table("passage", "fused", "dense", "lexical", "coverage", "names", "title", "text")
     for r in rows:
         table.add_row(
             str(r["id"]),
             f"{r['score']:.4f}",
-            *(f"{r[x]:.3f}" if r[x] is not None else "–" for x in ("dense", "lexical")),
+            *(f"{r[x]:.3f}" if r[x] is not None else "–" for x in ("dense", "lexical", "coverage", "names")),
             r["title"] or "",
             r["text"][:100],
         )

@@ -15,7 +15,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -25,6 +25,10 @@ from ..config import RuntimeConfig
 F = TypeVar("F", bound=Callable[..., Any])
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+Half = Annotated[
+    Literal["all", "first", "second"],
+    typer.Option("--half", help="Only the first or second half of the file (tune on one half, report the other)."),
+]
 Model = Annotated[Path | None, typer.Option(help="A local Hugging Face model folder (default: the bundled SmolLM2).")]
 
 

@@ -1,0 +1,92 @@
+"""Trust in the graph where its evidence is relevant: everyday prompts are the LLM's, questions the
+passages answer are the graph's; no stitching across documents; length instructions honoured.
+
+Real SmolLM2 on a small graph of look-alike people and a few everyday passages.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from graph_store import Snapshot, ingest_paths, publish, search
+from overlay import Runtime, RuntimeConfig
+from overlay.instructions import Limits, limits
+from overlay.trust import relevance, step_trust, weigh
+from tests.helpers import DATA
+
+
+@pytest.fixture(scope="module")
+def rt(backend, tmp_path_factory: pytest.TempPathFactory) -> Runtime:
+    home: Path = tmp_path_factory.mktemp("lookalikes")
+    ingest_paths(home / "graph.duckdb", [DATA / "lookalikes.jsonl"], progress=False)
+    publish(home / "graph.duckdb", home / "snapshots", progress=False)
+    return Runtime(Snapshot.open(home / "snapshots"), backend, RuntimeConfig(max_words=24))
+
+
+def hit(coverage: float, names: float = 0.0, dense: float | None = 0.5, doc: str = "a", pid: int = 1):
+    return SimpleNamespace(id=pid, coverage=coverage, names=names, dense=dense, doc_id=doc)
+
+
+def test_trust_rises_with_the_share_of_the_question_a_passage_holds() -> None:
+    cfg = RuntimeConfig()
+    assert weigh([], cfg).trust == 0.0
+    assert weigh([hit(0.3)], cfg).trust == 0.0 and weigh([hit(0.3)], cfg).hits == []
+    assert weigh([hit(0.9)], cfg).trust == 1.0
+    assert 0.0 < weigh([hit(0.65)], cfg).trust < 1.0
+    assert relevance(hit(0.9, dense=0.1), cfg) == 0.0  # off topic: the words match, the meaning does not
+    assert relevance(hit(0.2, names=1.0, dense=None), cfg) == 1.0  # a name the dense model does not know
+    # a document is as relevant as its best passage: its lead comes along with the passage that matched
+    used = weigh([hit(0.1, doc="x", pid=1), hit(0.9, doc="x", pid=2), hit(0.2, doc="y", pid=3)], cfg).hits
+    assert [h.id for h in used] == [1, 2]
+    # a sure LLM overrules evidence that does not back it; evidence that backs it keeps its weight
+    assert step_trust(1.0, 0.95, 0.0, cfg) == pytest.approx(0.05)
+    assert step_trust(1.0, 0.95, 0.95, cfg) == 1.0
+
+
+def test_hits_say_how_much_of_the_question_they_hold(rt: Runtime) -> None:
+    hits = search(rt.snap, "Who is Usharn Ythquelsor?", 2, lexical_weight=1.0)
+    assert hits[0].title == "Usharn Ythquelsor" and hits[0].coverage == 1.0 and hits[0].names == 1.0
+    assert all(h.coverage < 0.5 and h.names == 0 for h in hits[1:])
+    pride = search(rt.snap, "Who wrote Pride and Prejudice?", 1, lexical_weight=1.0)[0]
+    assert 0.5 < pride.coverage < 1.0 and pride.names == 1.0  # "wrote" is not "written"; the names are held
+    assert search(rt.snap, "Hello! How are you?", 1, lexical_weight=1.0)[0].coverage == 0.0
+
+
+def test_an_everyday_prompt_is_answered_by_the_llm_a_question_by_its_passage(rt: Runtime) -> None:
+    chat = rt.answer("Hello! How are you?")
+    assert chat.trust == 0.0 and all(s.trust == 0.0 for s in chat.steps)
+    assert not any(p["used"] for p in chat.passages) and all(s.copy_source is None for s in chat.steps)
+    assert "grass" not in chat.text.lower() and "harbour" not in chat.text.lower()
+    known = rt.answer("Who wrote Pride and Prejudice?")
+    assert known.trust == 1.0 and known.passages[0]["used"]
+    assert any(s.copy_source is not None for s in known.steps)
+    assert "austen" in " ".join(known.text.split()[:8]).lower(), known.text  # the answer comes first
+
+
+def test_an_answer_about_one_person_does_not_continue_into_another(rt: Runtime) -> None:
+    people = {
+        "Usharn Ythquelsor": ("clockmaker", "Albania", "Orlevant"),
+        "Venmir Keskescal": ("geologist", "Lithuanian", "Dravenmor"),
+    }
+    for name, other in people.items():
+        answer = rt.answer(f"Who is {name}?")
+        assert answer.trust == 1.0
+        assert not any(word in answer.text for word in other), answer.text
+        docs = {rt.snap.passage(s.copy_source[0]).doc_id for s in answer.steps if s.copy_source}
+        assert len(docs) == 1, answer.text
+
+
+def test_length_instructions_are_honoured(rt: Runtime) -> None:
+    assert limits("Answer with one word: what color is grass?") == Limits(3, 1)
+    assert limits("Is ice cold? Reply with yes or no only.") == Limits(3, 1)
+    assert limits("What is a verb? Keep it short.") == Limits(None, 1)
+    assert limits("Who wrote Pride and Prejudice?") == Limits()
+    short = rt.answer("Answer with one word: what color is grass?")
+    assert len([w for w in short.text.split() if any(c.isalnum() for c in w)]) <= 3, short.text
+    assert "green" in short.text.lower()
+    sums = rt.answer("What is 2+2?")
+    assert sums.trust == 0.0 and re.search(r"\b4\b", sums.text), sums.text
