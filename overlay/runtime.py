@@ -1,12 +1,14 @@
 """The runtime: the graph proposes, the LLM selects, every step is recorded.
 
 `Generation` runs one answer in numbered phases, top to bottom:
-  1. prepare  — retrieve passages, seed the accumulator, build the LLM prompt, prefill (`prompting.py`)
+  1. prepare  — retrieve passages, weigh them as evidence (`trust.py`), seed the accumulator, build the LLM
+                prompt, prefill (`prompting.py`)
   2. propose  — graph parts over every node (`Accumulator.propose`)
   3. score    — first-subword log-prob of every candidate + β·g, with the step's blocks (`scoring.py`)
   4. choose   — greedy, or seeded sampling; the top candidates with their edges (`provenance.py`)
-  5. feed     — the winner goes to the LLM, spelling checked; after a copy, the next passage words are fed
-                in the same forward (`spelling.py`); a word fed ahead that the runtime picks anyway is free
+  5. feed     — the winner goes to the LLM, spelling (and a number's first digit) checked; after a copy, the
+                next passage words are fed in the same forward (`spelling.py`); a word fed ahead that the
+                runtime picks anyway is free
   6. record   — the step is yielded (and kept for the trace)
   7. observe  — the written word updates blocks and activation
 The text is exactly that of word-by-word decoding; speculative feeding only saves forwards.
@@ -117,7 +119,6 @@ class Runtime:
         backend, base = self.backend, len(session.ids)
         rejected: list[str] = []  # every refused word, for the trace
         refused: list[str] = []  # refused spellings: their unproposed first-subword mates go too
-        only = None
         forwards = 0
         while step.winner.node != END_ID:
             fed = spelling.word_ids(state, step.winner.node, step.text, step.space)
@@ -127,14 +128,13 @@ class Runtime:
             got = backend.feed(session, fed + [i for *_, word_ids in spec for i in word_ids], keep)
             rows = dict(zip(keep, got, strict=True))
             forwards += 1
-            digit = spelling.preferred_digit(state, step, fed, rows) if len(rejected) < 3 else None
-            if digit is not None:  # a number the LLM would not write: re-chosen among those it would
-                numbers = spelling.numbers_starting(state, digit, [*rejected, step.text])
+            prefix = spelling.preferred_number(state, step, fed, rows) if len(rejected) < 3 else None
+            if prefix is not None:  # a number the LLM would not write: re-chosen among those it would
+                numbers = spelling.numbers_starting(state, prefix, [*rejected, step.text])
                 if (numbers & state.allowed).any():
                     backend.crop(session, base, logprobs)
                     rejected.append(step.text)
-                    only = numbers
-                    step = self.choose(state, logprobs, cfg, step.index, refused, only=only)
+                    step = self.choose(state, logprobs, cfg, step.index, refused, only=numbers)
                     continue
             if spelling.rejects(step, fed, rows, cfg):
                 backend.crop(session, base, logprobs)

@@ -6,8 +6,8 @@ cost, so the check costs no forward when it passes. After a copied word, the nex
 the same forward pass and are accepted later only while the runtime's own choice agrees with them.
 
 Numbers in tokenizers that spell digits one by one (" 9" is " " + "9") all share a bare-space first
-subword, so their first-subword score cannot tell 9 from 2; feeding the winner shows which digit the LLM
-would write after the space, and a number that does not start with it is re-chosen among those that do.
+subword, so their first-subword score cannot tell 9 from 2; feeding the winner shows which digits the LLM
+would write, and a number it would not write is re-chosen among those that start as the LLM's would.
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ def rejects(step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: Runtim
     return rest < -cfg.verify_below
 
 
-def preferred_digit(state: AnswerState, step: Step, fed: list[int], rows: dict[int, np.ndarray]) -> str | None:
-    """The first digit the LLM writes after a number's bare-space first subword, when the winner does not
-    start with it (None: it does, or the number is not spelled that way, or it was copied from fully
-    trusted evidence: partial evidence does not overrule the LLM's digits, "6 + 2" copied from "3 + 2")."""
-    lex = state.lex
+def preferred_number(state: AnswerState, step: Step, fed: list[int], rows: dict[int, np.ndarray]) -> str | None:
+    """How the number the LLM would write starts, when the winner is not it: the digits it agrees with and
+    the one it prefers next (None: it agrees, or the number is not spelled digit by digit, or it was copied
+    from fully trusted evidence: partial evidence does not overrule the LLM's digits, "6 + 2" copied from
+    "3 + 2"). "1" where the LLM would go on to "10" gives "10"."""
+    lex, text = state.lex, step.text
     if lex.kinds[step.winner.node] != "number" or len(fed) < 2:
         return None
     if step.copy_source is not None and state.evidence.trust >= 1.0:
@@ -55,9 +56,15 @@ def preferred_digit(state: AnswerState, step: Step, fed: list[int], rows: dict[i
     digits = _digit_ids(tokenizer)
     if not digits or tokenizer.decode([fed[0]]).strip() or fed[1] not in digits.values():
         return None
-    row = rows[0]
-    best = max(sorted(digits), key=lambda d: float(row[digits[d]]))
-    return None if fed[1] == digits[best] else best
+    by_id = {i: d for d, i in digits.items()}
+    spelled = text.isdigit() and len(fed) == len(text) + 1  # one token per digit: every digit is checked
+    for j in range(1, len(text) + 1 if spelled else 2):
+        best = max(sorted(digits), key=lambda d: float(rows[j - 1][digits[d]]))
+        if fed[j] != digits[best]:
+            return text[: j - 1] + best
+    if spelled and (more := int(np.argmax(rows[len(fed) - 1]))) in by_id:
+        return text + by_id[more]  # the LLM would write more digits
+    return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -71,10 +78,10 @@ def _digit_ids(tokenizer) -> dict[str, int]:
     return out if len(out) == 10 else {}
 
 
-def numbers_starting(state: AnswerState, digit: str, refused: list[str]) -> np.ndarray:
-    """Candidates for a re-chosen number: the numbers written with `digit` first, but those refused."""
+def numbers_starting(state: AnswerState, prefix: str, refused: list[str]) -> np.ndarray:
+    """Candidates for a re-chosen number: the numbers written with `prefix` first, but those refused."""
     lex = state.lex
-    return (lex.kinds == "number") & np.array([s[:1] == digit and s not in refused for s in lex.surfaces])
+    return (lex.kinds == "number") & np.array([s.startswith(prefix) and s not in refused for s in lex.surfaces])
 
 
 def speculate(state: AnswerState, step: Step, cfg: RuntimeConfig) -> list[tuple[int, str, list[int]]]:

@@ -50,3 +50,10 @@ def test_prompt_and_recall_evals_report_their_keys(runtime: Runtime, tmp_path: P
         assert recall[name]["first_sentence"] <= recall[name]["accuracy"]
     assert "stitched" in recall["overlay"]
     json.dumps(result | {"recall": recall})  # JSON-ready
+
+
+def test_half_splits_a_dev_file_for_tuning_and_reporting(cli, tmp_path: Path) -> None:
+    rows = list(range(5))
+    first, second = evaluate.half(rows, "first"), evaluate.half(rows, "second")
+    assert first + second == rows and len(first) == 3 and evaluate.half(rows, "all") == rows
+    assert "--half" in cli("eval", "recall", tmp_path / "q.jsonl", "--half", "third", expect=2).output

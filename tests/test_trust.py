@@ -87,6 +87,8 @@ def test_length_instructions_are_honoured(rt: Runtime) -> None:
     assert limits("Who wrote Pride and Prejudice?") == Limits()
     short = rt.answer("Answer with one word: what color is grass?")
     assert len([w for w in short.text.split() if any(c.isalnum() for c in w)]) <= 3, short.text
-    assert "green" in short.text.lower()
+    assert len(rt.answer("Answer with one word: what color is grass?", RuntimeConfig(brevity=False)).steps) > 3
+    yes_no = rt.answer("Is grass green? Answer yes or no.")  # the primer makes the first word the answer
+    assert re.match(r"(yes|no)\b", yes_no.text.lower()) and len(yes_no.text.split()) <= 3, yes_no.text
     sums = rt.answer("What is 2+2?")
     assert sums.trust == 0.0 and re.search(r"\b4\b", sums.text), sums.text
