@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Issue 14 measurements, one at a time on the 2-core machine, on a wiki workspace with the dev titles held out.
+# Tuning looked at the first halves (and the prompt mix as a whole); the *_second.json files are the report.
+set -euo pipefail
+export OVERLAY_HOME=${OVERLAY_HOME:-/work/devws}
+E=../shared/eval
+R=bench/results/issue14
+overlay graph ingest --wiki --exclude-titles $E/exclude_dev.txt && overlay graph publish
+overlay eval prompts $E/promptmix_dev.jsonl --details --json                  > $R/promptmix_dev_all.json
+overlay eval recall $E/recall_dev.jsonl --half second --details --json       > $R/recall_dev_second.json
+overlay eval edits $E/edits_dev_varied.jsonl --half second --details --json  > $R/edits_varied_second.json
+overlay eval edits $E/edits_dev.jsonl --half second --details --json         > $R/edits_dev_second.json
+overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json
+for i in 1 2 3; do overlay bench speed --n 10 --json > /tmp/speed$i.json; done  # median ratio in $R/speed.json
