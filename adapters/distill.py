@@ -45,6 +45,9 @@ class DistillConfig(BaseModel):
     regularise_tokens: int = Field(64, ge=8, le=512, description="tokens per wiki passage")
     seed: int = Field(0, ge=0, description="seeds LoRA init and data order")
     checkpoint_every: int = Field(10, ge=1, description="steps between checkpoints")
+    perplexity_passages: int = Field(
+        24, ge=1, le=256, description="wiki passages the verification measures collateral perplexity on"
+    )
 
     def lora_alpha(self) -> float:
         return self.alpha if self.alpha is not None else 2.0 * self.rank

@@ -53,7 +53,7 @@ def distill_adapter(home: Path, spec: DistillSpec, work: Path, progress: JobProg
     say = progress or (lambda fraction, message: None)
     tracks = get_tracks(spec.tracks, home)
     data = build(tracks)
-    regularise, perplexity = wiki_slices()
+    regularise, perplexity = wiki_slices(n_perplexity=spec.config.perplexity_passages)
     loaded = load_model(spec.model)
     say(0.01, f"training on {len(data.train)} pairs")
     stats = distill(

@@ -98,6 +98,7 @@ def trace_page(trace: dict[str, Any], snap: Snapshot | None = None) -> str:
         f"trace <code>{_esc(trace['id'])}</code> · snapshot v{_esc(trace['snapshot_version'])} · "
         f"model {_esc(trace['model_id'])} · adapter {_esc(trace.get('adapter') or 'none')} · "
         f"{len(trace['steps'])} steps · finish {_esc(trace['finish_reason'])} · β = {_esc(cfg.get('beta'))}"
+        + (f" · trust {trace['trust']:.2f}" if trace.get("trust") is not None else "")
     )
     return _PAGE.format(
         title=_esc(trace["text"][:60] or trace["id"]),

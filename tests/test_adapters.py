@@ -37,7 +37,8 @@ TINY = Track(
     },
     controls=["The museum opens at nine in the morning."],
 )
-TINY_ARGS = ("--rank", "2", "--batch-size", "4", "--seed", "3")
+# small everywhere: a rank-2 adapter, one wiki passage per step for the KL term, a short perplexity check
+TINY_ARGS = ("--rank", "2", "--batch-size", "4", "--seed", "3", "--regularise-batch", "1", "--perplexity-passages", "4")
 
 
 @pytest.fixture
@@ -147,7 +148,7 @@ def test_a_killed_distillation_resumes_to_the_same_adapter(tiny_home: Path, tmp_
     from adapters.distill import DistillConfig, distill
     from selector import load_model
 
-    steps, args = 12, ("--max-steps", "12", "--checkpoint-every", "2", "--learning-rate", "2e-3", *TINY_ARGS)
+    steps, args = 8, ("--max-steps", "8", "--checkpoint-every", "2", "--learning-rate", "2e-3", *TINY_ARGS)
     env = {**os.environ, "OVERLAY_HOME": str(tiny_home)}
     overlay = [sys.executable, "-m", "api"]
     proc = subprocess.Popen(
@@ -183,7 +184,16 @@ def test_a_killed_distillation_resumes_to_the_same_adapter(tiny_home: Path, tmp_
     )
     assert waited.returncode == 0 and json.loads(waited.stdout)["result"]["name"] == "resumed"
     # the same job, never interrupted
-    cfg = DistillConfig(rank=2, batch_size=4, seed=3, max_steps=steps, checkpoint_every=2, learning_rate=2e-3)
+    cfg = DistillConfig(
+        rank=2,
+        batch_size=4,
+        seed=3,
+        max_steps=steps,
+        checkpoint_every=2,
+        learning_rate=2e-3,
+        regularise_batch=1,
+        perplexity_passages=4,
+    )
     regularise, _ = wiki_slices()
     distill(load_model(), build(get_tracks(["tiny-therefore"], tiny_home)), regularise, cfg, tmp_path / "straight")
     once, again = _weights(tmp_path / "straight" / "adapter"), _weights(registry.folder(tiny_home, "resumed"))
@@ -254,7 +264,14 @@ def test_api_serves_base_and_adapter_ids_and_runs_distill_jobs(small_home: Path,
             "kind": "distill",
             "name": "viaapi",
             "tracks": ["tiny-therefore"],
-            "config": {"rank": 2, "max_steps": 4, "batch_size": 4, "checkpoint_every": 2},
+            "config": {
+                "rank": 2,
+                "max_steps": 4,
+                "batch_size": 4,
+                "checkpoint_every": 2,
+                "regularise_batch": 1,
+                "perplexity_passages": 4,
+            },
         }
         for bad, why in (
             ({"name": "../x"}, "invalid adapter name"),
