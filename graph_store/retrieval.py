@@ -80,6 +80,7 @@ class Asked:
 
     def __init__(self, weights: dict[str, float], names: set[str]) -> None:
         self.weights, self.names = weights, names
+        self.total = sum(weights.values())
 
     @classmethod
     def of(cls, snap: Snapshot, text: str) -> Asked:
@@ -100,8 +101,7 @@ class Asked:
     def held(self, p: Passage) -> tuple[float, float]:
         """(coverage, names) of one passage, title included."""
         have = set(terms(f"{p.title} {p.text}" if p.title else p.text))
-        total = sum(self.weights.values())
-        coverage = sum(w for k, w in self.weights.items() if k in have) / total if total else 0.0
+        coverage = sum(w for k, w in self.weights.items() if k in have) / self.total if self.total else 0.0
         names = len(self.names & have) / len(self.names) if self.names else 0.0
         return coverage, names
 
