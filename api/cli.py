@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from adapters import DistillConfig, resolve_adapter
 from adapters.cli import adapters_app, jobs_app, probe_app, tracks_app
 from graph_store import Snapshot, SnapshotError
-from overlay import RuntimeConfig, Workspace, explain_steps, serving
+from overlay import RuntimeConfig, Workspace, build_config, explain_steps, serving
 from overlay.cli import (
     Json,
     Model,
@@ -32,10 +32,12 @@ from overlay.cli import (
     handle_errors,
     out,
     replay,
+    selector_options,
     store,
     traces_app,
     use_adapter_resolver,
 )
+from selector import SelectorConfig
 
 from .page import trace_page
 from .service import Service
@@ -44,14 +46,21 @@ app = typer.Typer(help="Overlay: traceable text generation over an editable sema
 use_adapter_resolver(resolve_adapter)
 
 # every setting, by section: `overlay config` lists them, the commands take them as options
-SETTINGS: dict[str, type[BaseModel]] = {"runtime": RuntimeConfig, "distill": DistillConfig, "workspace": Workspace}
+SETTINGS: dict[str, type[BaseModel]] = {
+    "runtime": RuntimeConfig,
+    "selector": SelectorConfig,
+    "distill": DistillConfig,
+    "workspace": Workspace,
+}
 
 
 @handle_errors
+@selector_options()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     model: Model = None,
+    selector: dict | None = None,
 ) -> None:
     """Serve the current snapshot over HTTP until interrupted (writes need OVERLAY_API_KEY)."""
     import uvicorn
@@ -60,7 +69,8 @@ def serve(
 
     ws = Workspace()
     key = os.environ.get("OVERLAY_API_KEY") or None
-    service = Service.open(ws, model=model, api_key=key)
+    engine = build_config(SelectorConfig, selector or {})
+    service = Service.open(ws, model=model, api_key=key, selector=engine)
     err.print(
         f"serving {service.model_id} on snapshot v{service.runtime.snap.version} at http://{host}:{port}  "
         f"(writes {'enabled' if key else 'disabled: set OVERLAY_API_KEY'})"

@@ -18,7 +18,7 @@ from pathlib import Path
 from adapters import AdapterError, DistillSpec, check, distill_adapter, resolve_adapter
 from graph_store import Snapshot, add_text_live, apply_edit, connect, ingest_paths, publish
 from overlay import MAX_WORDS, Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace, build_config
-from selector import Backend, load_backend
+from selector import Backend, SelectorConfig, load_backend
 
 from .errors import APIError
 from .jobs import Job, Jobs
@@ -47,10 +47,13 @@ class Service:
         config: RuntimeConfig | None = None,
         api_key: str | None = None,
         backend: Backend | None = None,
+        selector: SelectorConfig | None = None,
     ) -> Service:
         """Load the model (or share a loaded `backend`), open the trace store and the current snapshot."""
         if backend is None:
-            backend = load_backend(model, adapter=resolve_adapter(workspace.home, None))
+            engine = selector or SelectorConfig()
+            active = resolve_adapter(workspace.home, None) if engine.backend == "hf" else None
+            backend = load_backend(model, active, engine)
         svc = cls(workspace, backend, config or RuntimeConfig(), api_key)
         svc.traces = TraceStore(workspace.traces_db)
         svc.reload()

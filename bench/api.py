@@ -29,7 +29,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from api import Service, create_app  # noqa: E402
 from overlay import RuntimeConfig, Workspace  # noqa: E402
-from overlay.evaluate import SPEED_PROMPTS, read_jsonl  # noqa: E402
+from overlay.evaluate import read_jsonl  # noqa: E402
+from overlay.speed import SPEED_PROMPTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 MAX_TOKENS = 32

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from graph_store import Snapshot
 from overlay import Runtime, RuntimeConfig, TraceStore, Workspace, open_runtime, replay
-from overlay.evaluate import SPEED_PROMPTS, read_jsonl
+from overlay.evaluate import read_jsonl
+from overlay.speed import SPEED_PROMPTS
 
 ROOT = Path(__file__).resolve().parent
 RECALL = ROOT.parent.parent / "shared" / "eval" / "recall_dev.jsonl"

@@ -23,7 +23,7 @@ def build_config(model: type[M], settings: dict[str, Any], base: BaseModel | Non
     unvalidated `model_copy(update=…)`."""
     data = (base.model_dump() if base is not None else {}) | settings
     try:
-        return model.model_validate(data)
+        return model(**data)  # (a settings model also reads its environment variables here)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = prefix + (".".join(str(p) for p in first.get("loc", ())) or model.__name__)

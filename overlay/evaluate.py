@@ -21,12 +21,9 @@ from .config import RuntimeConfig
 from .errors import OverlayError
 from .prompting import passage_context, with_passages
 from .runtime import Runtime
-from .traces import TraceStore
 
 RECALL_K = (8, 16, 32)
 Progress = Callable[[int, int], None]
-
-SPEED_PROMPTS = Path(__file__).resolve().parent / "data" / "speed_prompts.jsonl"  # the first 20 dev questions
 
 
 class EvalInputError(OverlayError):
@@ -315,48 +312,3 @@ def prompts(
         out[name] = {"all": sum(passed[name].values()) / n} | {k: passed[name][k] / c for k, c in kinds.items()}
     out["overlay"]["stitched"] = n_stitched
     return out | {"details": details, "config": cfg.model_dump()}
-
-
-def speed(
-    rt: Runtime,
-    prompts: list[str],
-    config: RuntimeConfig | None = None,
-    progress: Progress | None = None,
-    traces: TraceStore | None = None,
-) -> dict[str, Any]:
-    """Plain `generate` and the runtime on the same prompts, model and word budget, side by side.
-
-    With a trace store, each answer is also saved, and the cost of tracing is reported against answering.
-    """
-    cfg = config or rt.config
-    trace_s = 0.0
-    plain_words = plain_tokens = 0
-    plain_s = overlay_s = 0.0
-    overlay_words = 0
-    for done, q in enumerate(prompts):
-        ids = rt.backend.prompt_ids(q, chat=True)
-        t = time.perf_counter()
-        out = rt.backend.generate(ids, max_new_tokens=int(cfg.max_words * 1.5))
-        plain_s += time.perf_counter() - t
-        plain_tokens += len(out)
-        plain_words += len(split(rt.backend.tokenizer.decode(out, skip_special_tokens=True)))
-        t = time.perf_counter()
-        answer = rt.answer(q, cfg)
-        overlay_s += time.perf_counter() - t
-        overlay_words += sum(1 for s in answer.steps if s.winner.node != END_ID)
-        if traces is not None:
-            t = time.perf_counter()
-            traces.save(answer)
-            trace_s += time.perf_counter() - t
-        if progress:
-            progress(done + 1, len(prompts))
-    plain = {"tokens_per_s": plain_tokens / plain_s, "words_per_s": plain_words / plain_s}
-    over = {"words_per_s": overlay_words / overlay_s}
-    return {
-        "prompts": len(prompts),
-        "plain_generate": plain,
-        "overlay": over,
-        "ratio_words": over["words_per_s"] / plain["words_per_s"],
-        "trace_cost": trace_s / overlay_s if traces is not None else None,
-        "config": cfg.model_dump(),
-    }

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from graph_store import END_ID, SENTENCE_END, Snapshot, join
-from selector import AdapterRef, Backend, Session, load_backend
+from selector import AdapterRef, Backend, SelectorConfig, Session, load_backend
 
 from . import provenance, scoring, spelling
 from .config import RuntimeConfig
@@ -283,8 +283,9 @@ def open_runtime(
     version: int | None = None,
     config: RuntimeConfig | None = None,
     adapter: AdapterRef | None = None,
+    selector: SelectorConfig | None = None,
 ) -> Runtime:
-    """The current (or a given) snapshot of a workspace with a selector model (and the adapter the caller
-    resolved from the registry, if any): ready to answer."""
+    """The current (or a given) snapshot of a workspace with a selector model on the engine `selector`
+    names (and the adapter the caller resolved from the registry, if any): ready to answer."""
     snap = Snapshot.open(ws.snapshots, version=version)
-    return Runtime(snap, load_backend(model, adapter=adapter), config)
+    return Runtime(snap, load_backend(model, adapter, selector), config)

@@ -10,15 +10,24 @@ from selector.assets import (
     verify_model_dir,
 )
 from selector.backend import BACKENDS, Backend, HFBackend, Session, load_backend
-from selector.errors import AssetMissingError, ModelLoadError, SelectorError
+from selector.config import BackendName, SelectorConfig
+from selector.errors import AssetMissingError, ModelLoadError, SelectorError, SelectorUnavailable
+from selector.llamacpp import GGUFTokenizer, LlamaCppBackend
 from selector.lora import AdapterRef, attach_adapter, quiet_peft
 from selector.probing import Forward, ProbeModel
+from selector.remote import RemoteBackend
 from selector.toy import ToyBackend, ToyTokenizer
 from selector.wordmap import WordTable
 
 __all__ = [
     "BACKENDS",
     "Backend",
+    "BackendName",
+    "GGUFTokenizer",
+    "LlamaCppBackend",
+    "RemoteBackend",
+    "SelectorConfig",
+    "SelectorUnavailable",
     "HFBackend",
     "Session",
     "ToyBackend",

@@ -176,6 +176,11 @@ def load_model(path: str | Path | None = None) -> LoadedModel:
         folder = ensure_default_model()  # verifies (or rebuilds) the manifest
     else:
         folder = Path(path).expanduser()
+        if folder.is_file() and folder.suffix.lower() == ".gguf":
+            raise ModelLoadError(
+                f"{folder} is a GGUF file: answer with it on backend llamacpp (--backend llamacpp); probes, "
+                "adapters and distillation need an HF model folder (they run in torch)"
+            )
         if not folder.is_dir():
             raise ModelLoadError(f"Model path {folder} does not exist or is not a folder.")
         if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):

@@ -2,7 +2,9 @@
 
 The runtime never asks a backend to write text; it asks for log-probabilities of continuations and feeds
 back what the graph's candidate won. `generate` exists only for the plain-LLM baselines in evals/benches.
-A remote backend (an OpenAI-compatible completions server returning log-probs) fits the same interface.
+The registry at the end names them: `hf` (torch, in-process: the one probes, adapters and distillation
+use), `llamacpp` (a GGUF in-process, selector/llamacpp.py), `remote` (an OpenAI-compatible completions server
+returning top log-probs, selector/remote.py) and `toy` (tests). docs/architecture.md has the table.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from typing import Any
 import numpy as np
 
 from .assets import LoadedModel, load_model
+from .config import SelectorConfig
 from .errors import SelectorError
 from .interface import Backend, Session, check_prompt
+from .llamacpp import LlamaCppBackend
 from .lora import AdapterRef, attach_adapter
+from .remote import RemoteBackend
 from .toy import ToyBackend
 
 
@@ -48,7 +53,9 @@ class HFBackend:
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 2048))
 
     @classmethod
-    def load(cls, model: str | Path | None = None, adapter: AdapterRef | None = None) -> HFBackend:
+    def load(
+        cls, model: str | Path | None = None, adapter: AdapterRef | None = None, config: SelectorConfig | None = None
+    ) -> HFBackend:
         """Over a model folder (None: the bundled SmolLM2), with an optional LoRA adapter attached."""
         return cls(load_model(model), adapter)
 
@@ -114,9 +121,13 @@ class HFBackend:
             del session.ids[length:]
         session.logprobs = logprobs
 
-    def generate(self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int] | None = None) -> list[int]:
-        """Plain greedy decoding with the KV cache (the baseline the overlay is measured against)."""
+    def generate(
+        self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int] | None = None, lookup: int = 0
+    ) -> list[int]:
+        """Plain greedy decoding with the KV cache (the baseline the overlay is measured against); with
+        `lookup`, prompt-lookup decoding drafting that many tokens from the prompt (greedy, so exact)."""
         torch = self.torch
+        extra = {"prompt_lookup_num_tokens": lookup} if lookup else {}
         with torch.inference_mode():
             out = self.model.generate(
                 torch.tensor([ids]),
@@ -125,17 +136,19 @@ class HFBackend:
                 do_sample=False,
                 eos_token_id=sorted(stop_ids or self.eos_ids),
                 pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                **extra,
             )
         return out[0, len(ids) :].tolist()
 
 
-# name -> backend class; `load_backend` builds one with `cls.load(model, adapter)`
-BACKENDS: dict[str, type] = {"hf": HFBackend, "toy": ToyBackend}
+# name -> backend class; `load_backend` builds one with `cls.load(model, adapter, config)`
+BACKENDS: dict[str, type] = {"hf": HFBackend, "llamacpp": LlamaCppBackend, "remote": RemoteBackend, "toy": ToyBackend}
 
 
-def load_backend(model: str | Path | None = None, backend: str = "hf", adapter: AdapterRef | None = None) -> Backend:
-    """A backend by registry name: `hf` over a model folder (None: the bundled SmolLM2) with an optional
-    LoRA adapter attached; `toy` needs neither (see selector/toy.py)."""
-    if backend not in BACKENDS:
-        raise SelectorError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    return BACKENDS[backend].load(model, adapter)
+def load_backend(
+    model: str | Path | None = None, adapter: AdapterRef | None = None, config: SelectorConfig | None = None
+) -> Backend:
+    """The backend `config.backend` names (default: `OVERLAY_BACKEND`, else hf) over a model (None: the
+    bundled SmolLM2, as an HF folder or its GGUF), with an optional LoRA adapter attached (hf only)."""
+    cfg = config or SelectorConfig()
+    return BACKENDS[cfg.backend].load(model, adapter, cfg)

@@ -22,3 +22,7 @@ class ContextLengthError(SelectorError, ContextLengthExceeded):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, param="messages")
+
+
+class SelectorUnavailable(SelectorError, Unavailable):
+    """A remote selector that cannot be reached, or answers with an error."""

@@ -163,7 +163,7 @@ class ToyBackend:
         self._bias[SPECIALS.index("<|im_start|>")] = -20.0
 
     @classmethod
-    def load(cls, model: str | Path | None = None, adapter: Any = None) -> ToyBackend:
+    def load(cls, model: str | Path | None = None, adapter: Any = None, config: Any = None) -> ToyBackend:
         """The registry's constructor: the toy has no model folder and takes no adapter."""
         if model is not None:
             raise SelectorError(f"the toy backend loads no model folder (got {model}); leave the model unset")

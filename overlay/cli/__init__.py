@@ -9,7 +9,7 @@ from __future__ import annotations
 from .answer import ask, chat, feedback, replay, traces_app
 from .evals import bench_app, eval_app
 from .graph import graph_app
-from .options import Json, Model, config_options, runtime_options
+from .options import Json, Model, config_options, runtime_options, selector_options
 from .output import emit_json, err, handle_errors, out, progress_bar
 from .selection import AdapterOption, AdapterResolver, runtime_for, store, use_adapter_resolver
 
@@ -33,6 +33,7 @@ __all__ = [
     "replay",
     "runtime_for",
     "runtime_options",
+    "selector_options",
     "store",
     "traces_app",
     "use_adapter_resolver",

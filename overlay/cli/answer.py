@@ -16,7 +16,7 @@ from ..feedback import record_feedback
 from ..replay import replay as replay_answer
 from ..replay import trace_adapter
 from ..workspace import Workspace, ensure_not_served
-from .options import Json, Model, runtime_options
+from .options import Json, Model, runtime_options, selector_options
 from .output import emit_json, err, handle_errors, out
 from .selection import AdapterOption, runtime_for, store
 
@@ -25,6 +25,7 @@ traces_app = typer.Typer(help="List and show traced answers.", no_args_is_help=T
 
 @handle_errors
 @runtime_options()
+@selector_options()
 def ask(
     prompt: str,
     as_json: Json = False,
@@ -32,11 +33,12 @@ def ask(
     steps: Annotated[int | None, typer.Option(min=1, help="With --explain: only the first N steps.")] = None,
     model: Model = None,
     adapter: AdapterOption = None,
+    selector: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Answer one question; the answer is traced (see `overlay explain ID`)."""
     config = build_config(RuntimeConfig, settings or {})
-    runtime = runtime_for(Workspace(), model, adapter, config=config)
+    runtime = runtime_for(Workspace(), model, adapter, config=config, selector=selector)
     answer = runtime.answer(prompt)
     traces = store()
     traces.save(answer)
@@ -55,9 +57,17 @@ def ask(
 
 @handle_errors
 @runtime_options()
-def chat(model: Model = None, adapter: AdapterOption = None, settings: dict[str, Any] | None = None) -> None:
+@selector_options()
+def chat(
+    model: Model = None,
+    adapter: AdapterOption = None,
+    selector: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> None:
     """A conversation that keeps its history; `/explain` explains the last answer, `/quit` ends."""
-    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
+    runtime = runtime_for(
+        Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}), selector=selector
+    )
     traces = store()
     history: list[dict[str, str]] = []
     last: str | None = None
@@ -105,11 +115,13 @@ def traces_show(trace_id: str, as_json: Json = False) -> None:
 
 
 @handle_errors
-def replay(trace_id: str, model: Model = None, as_json: Json = False) -> None:
+@selector_options()
+def replay(trace_id: str, model: Model = None, as_json: Json = False, selector: dict[str, Any] | None = None) -> None:
     """Re-run an answer on its snapshot, config and adapter (by name; refused if its files changed since);
     exit 0 only if the written text and every choice are identical, else name the first differing step."""
     trace = store().get(trace_id)
-    runtime = runtime_for(Workspace(), model, trace_adapter(trace), version=trace["snapshot_version"], force=True)
+    version = trace["snapshot_version"]
+    runtime = runtime_for(Workspace(), model, trace_adapter(trace), version=version, force=True, selector=selector)
     result = replay_answer(runtime, trace)
     if as_json:
         emit_json(result.__dict__)

@@ -8,12 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
+from selector import SelectorConfig, load_backend
+
 from .. import evaluate
 from ..config import RuntimeConfig, build_config
 from ..edits import edits as run_edits
+from ..runtime import Runtime
+from ..speed import SPEED_PROMPTS, TimedBackend
+from ..speed import speed as bench_speed
 from ..traces import TraceStore
 from ..workspace import Workspace
-from .options import Half, Json, Model, runtime_options
+from .options import Half, Json, Model, runtime_options, selector_options
 from .output import emit_json, handle_errors, out
 from .output import progress_bar as _progress
 from .selection import AdapterOption, runtime_for
@@ -35,6 +40,7 @@ def _report(result: dict[str, Any], as_json: bool, keys: list[tuple[str, str]]) 
 @eval_app.command("next-word")
 @handle_errors
 @runtime_options()
+@selector_options()
 def next_word(
     file: Path,
     max_positions: Annotated[int, typer.Option(min=1)] = 400,
@@ -42,11 +48,14 @@ def next_word(
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
+    selector: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Next word of held-out text: overlay vs the LLM's greedy word vs the graph alone."""
     docs = evaluate.half(evaluate.read_jsonl(file, ("text",)), which)
-    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
+    runtime = runtime_for(
+        Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}), selector=selector
+    )
     with _progress("next-word") as progress:
         result = evaluate.next_word(runtime, docs, max_positions, progress=progress)
     _report(
@@ -66,6 +75,7 @@ def next_word(
 @eval_app.command("recall")
 @handle_errors
 @runtime_options()
+@selector_options()
 def recall(
     file: Path,
     details: Annotated[bool, typer.Option("--details", help="List each question with every system's answer.")] = False,
@@ -73,11 +83,14 @@ def recall(
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
+    selector: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Knowledge questions: overlay vs LLM alone vs RAG (same LLM, retrieved passages in its prompt)."""
     rows = evaluate.half(evaluate.read_jsonl(file, ("question", "answers")), which)
-    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
+    runtime = runtime_for(
+        Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}), selector=selector
+    )
     with _progress("recall") as progress:
         result = evaluate.recall(runtime, rows, progress=progress)
     if not details:
@@ -109,6 +122,7 @@ def recall(
 @eval_app.command("prompts")
 @handle_errors
 @runtime_options()
+@selector_options()
 def prompts(
     file: Path,
     details: Annotated[bool, typer.Option("--details", help="Each prompt with every system's reply.")] = False,
@@ -116,11 +130,14 @@ def prompts(
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
+    selector: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Everyday prompts (JSONL: prompt, kind, any, within): overlay vs LLM alone vs RAG, pass rate by kind."""
     rows = evaluate.half(evaluate.read_jsonl(file, ("prompt", "kind", "any", "within")), which)
-    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
+    runtime = runtime_for(
+        Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}), selector=selector
+    )
     with _progress("prompts") as progress:
         result = evaluate.prompts(runtime, rows, progress=progress)
     if not details:
@@ -138,6 +155,7 @@ def prompts(
 @eval_app.command("edits")
 @handle_errors
 @runtime_options()
+@selector_options()
 def edits(
     file: Path,
     details: Annotated[bool, typer.Option("--details", help="Each fact with every system's answers.")] = False,
@@ -146,13 +164,15 @@ def edits(
     model: Model = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
+    selector: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Knowledge edits: ingest each fact live (a delta, in a scratch copy), then ask, paraphrase, controls."""
     rows = evaluate.half(evaluate.read_jsonl(file, ("fact", "question", "paraphrase", "answers", "controls")), which)
     rows = rows[:limit]
     ws = Workspace()
-    runtime = runtime_for(ws, model, adapter, config=build_config(RuntimeConfig, settings or {}))
+    config = build_config(RuntimeConfig, settings or {})
+    runtime = runtime_for(ws, model, adapter, config=config, selector=selector)
     with _progress("edits") as progress:
         result = run_edits(runtime, ws, rows, progress=progress, details=details)
     _report(
@@ -175,31 +195,57 @@ def edits(
 @bench_app.command("speed")
 @handle_errors
 @runtime_options()
+@selector_options()
 def speed(
     prompts: Annotated[
         Path | None, typer.Option(help="JSONL with 'question' (default: the first 20 dev recall questions, bundled).")
     ] = None,
     n: Annotated[int, typer.Option(min=1, help="How many prompts.")] = 20,
     model: Model = None,
+    gguf: Annotated[
+        Path | None, typer.Option(help="The GGUF that llama.cpp runs (default: the bundled SmolLM2's).")
+    ] = None,
     adapter: AdapterOption = None,
     as_json: Json = False,
+    selector: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> None:
-    """Words/s of plain `model.generate` and of the runtime, same model, same process, same word budget."""
-    path = prompts or evaluate.SPEED_PROMPTS
+    """Words/s of the overlay against plain `generate` (torch), prompt-lookup decoding and llama.cpp's
+    greedy decoding, same prompts, same word budget, one process. The overlay runs on hf and llamacpp (and
+    remote, with --selector-url), or only on --backend; each backend's ms per step is split into LLM and graph."""
+    path = prompts or SPEED_PROMPTS
     questions = [r["question"] for r in evaluate.read_jsonl(path, ("question",))][:n]
-    runtime = runtime_for(Workspace(), model, adapter, config=build_config(RuntimeConfig, settings or {}))
+    config = build_config(RuntimeConfig, settings or {})
+    given = selector or {}
+    engine = build_config(SelectorConfig, given)
+    names = (
+        [given["backend"]] if "backend" in given else ["hf", "llamacpp"] + (["remote"] if engine.selector_url else [])
+    )
+    ws = Workspace()
+    hf = runtime_for(ws, model, adapter, config=config, selector=given | {"backend": "hf"})
+    cpp = load_backend(gguf, None, engine.model_copy(update={"backend": "llamacpp"}))
+    overlays = {}
+    for name in names:
+        backend = {"hf": hf.backend, "llamacpp": cpp}.get(name)
+        if backend is None:
+            backend = load_backend(
+                gguf if name == "remote" else model, None, engine.model_copy(update={"backend": name})
+            )
+        overlays[name] = Runtime(hf.snap, TimedBackend(backend), config)
     with tempfile.TemporaryDirectory() as tmp, _progress("speed") as progress:
         store = TraceStore(Path(tmp) / "traces.duckdb")
-        result = evaluate.speed(runtime, questions, progress=progress, traces=store)
+        result = bench_speed(hf, cpp, overlays, questions, progress=progress, traces=store)
         store.close()
-    _report(
-        result,
-        as_json,
-        [
-            ("plain words/s", "plain_generate.words_per_s"),
-            ("overlay words/s", "overlay.words_per_s"),
-            ("ratio", "ratio_words"),
-            ("trace cost (share)", "trace_cost"),
-        ],
-    )
+    rows = [
+        ("plain_generate words/s", "plain_generate.words_per_s"),
+        ("prompt_lookup words/s", "prompt_lookup.words_per_s"),
+        ("llamacpp_generate words/s", "llamacpp_generate.words_per_s"),
+    ]
+    for name in overlays:
+        rows += [
+            (f"overlay {name} words/s", f"overlay.{name}.words_per_s"),
+            (f"overlay {name} ms/step llm", f"overlay.{name}.ms_per_step_llm"),
+            (f"overlay {name} ms/step graph", f"overlay.{name}.ms_per_step_graph"),
+        ]
+    rows += [(k, k) for k in ("ratio_words", "ratio_vs_prompt_lookup", "ratio_vs_llamacpp") if result[k] is not None]
+    _report(result, as_json, rows + [("trace cost (share)", "trace_cost")])

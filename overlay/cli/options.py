@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal, TypeVar
 import typer
 from pydantic import BaseModel
 
+from selector import SelectorConfig
+
 from ..config import RuntimeConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,7 +31,13 @@ Half = Annotated[
     Literal["all", "first", "second"],
     typer.Option("--half", help="Only the first or second half of the file (tune on one half, report the other)."),
 ]
-Model = Annotated[Path | None, typer.Option(help="A local Hugging Face model folder (default: the bundled SmolLM2).")]
+Model = Annotated[
+    Path | None,
+    typer.Option(
+        help="The selector model: an HF folder (backend hf), a .gguf file (backend llamacpp), or the served "
+        "model's tokenizer as either (backend remote); default: the bundled SmolLM2."
+    ),
+]
 
 
 def _option_type(annotation: Any) -> Any:
@@ -40,17 +48,20 @@ def _option_type(annotation: Any) -> Any:
     return annotation
 
 
-def config_options(model: type[BaseModel], exclude: Iterable[str] = (), panel: str | None = None) -> Callable[[F], F]:
-    """Add an option per field of `model` (but `exclude`) to a command; it receives them as `settings`."""
+def config_options(
+    model: type[BaseModel], exclude: Iterable[str] = (), panel: str | None = None, into: str = "settings"
+) -> Callable[[F], F]:
+    """Add an option per field of `model` (but `exclude`) to a command; it receives them as a dict in its
+    parameter `into` (`settings` unless named)."""
     skip = set(exclude)
     fields = {name: f for name, f in model.model_fields.items() if name not in skip}
     panel = panel or f"{model.__name__} settings (see `overlay config`)"
 
     def decorate(fn: F) -> F:
         sig = inspect.signature(fn)
-        hints = {k: v for k, v in typing.get_type_hints(fn, include_extras=True).items() if k != "settings"}
+        hints = {k: v for k, v in typing.get_type_hints(fn, include_extras=True).items() if k != into}
         params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()]
-        params = [p for p in params if p.name != "settings"]
+        params = [p for p in params if p.name != into]
         taken = {p.name for p in params}
         for name, field in fields.items():
             if name in taken:
@@ -70,7 +81,7 @@ def config_options(model: type[BaseModel], exclude: Iterable[str] = (), panel: s
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             settings = {name: kwargs.pop(name) for name in list(kwargs) if name in fields and name not in taken}
             settings = {k: v for k, v in settings.items() if v is not None and v not in ([], ())}
-            return fn(*args, settings=settings, **kwargs)
+            return fn(*args, **{into: settings}, **kwargs)
 
         wrapper.__signature__ = sig.replace(parameters=sorted(params, key=lambda p: p.kind))  # type: ignore[attr-defined]
         wrapper.__annotations__ = hints
@@ -82,3 +93,9 @@ def config_options(model: type[BaseModel], exclude: Iterable[str] = (), panel: s
 def runtime_options(exclude: Iterable[str] = ()) -> Callable[[F], F]:
     """The runtime's settings (RuntimeConfig) as options of an answering command."""
     return config_options(RuntimeConfig, exclude, panel="Runtime settings (see `overlay config`)")
+
+
+def selector_options() -> Callable[[F], F]:
+    """The selector's engine settings (SelectorConfig: --backend, --selector-url, …) as options of a command
+    that loads a model; it receives them as `selector`."""
+    return config_options(SelectorConfig, panel="Selector settings (also OVERLAY_BACKEND, …)", into="selector")

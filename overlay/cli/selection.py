@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from common import BadInput
-from selector import AdapterRef
+from selector import AdapterRef, SelectorConfig
 
-from ..config import RuntimeConfig
+from ..config import RuntimeConfig, build_config
 from ..runtime import Runtime, open_runtime
 from ..traces import TraceStore
 from ..workspace import Workspace
@@ -55,8 +55,13 @@ def runtime_for(
     version: int | None = None,
     config: RuntimeConfig | None = None,
     force: bool = False,
+    selector: dict[str, Any] | None = None,
 ) -> Runtime:
-    return open_runtime(ws, model=model, version=version, config=config, adapter=adapter_ref(ws, adapter, force))
+    """A runtime over the workspace, its model on the engine the `selector` options (or OVERLAY_*) name."""
+    engine = build_config(SelectorConfig, selector or {})
+    # the active adapter shapes answers on hf; another engine answers without it unless one is named
+    ref = adapter_ref(ws, adapter, force) if engine.backend == "hf" or adapter is not None else None
+    return open_runtime(ws, model=model, version=version, config=config, adapter=ref, selector=engine)
 
 
 def store() -> TraceStore:

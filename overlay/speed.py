@@ -1,0 +1,144 @@
+"""`overlay bench speed`: the runtime against the engines users run, side by side, in one process.
+
+For each prompt, in turn (so the machine's noise falls on every system alike): plain greedy `generate` in
+torch (`plain_generate`), the same with prompt-lookup decoding on the RAG prompt (`prompt_lookup`: what a
+RAG user turns on for speed, greedy so exact), plain greedy decoding in llama.cpp on the same GGUF and chat
+prompt (`llamacpp_generate`), then the overlay on each backend asked for. Same prompts, same word budget.
+
+Each overlay backend runs behind `TimedBackend`, which times its forward passes, so `ms_per_step` splits
+into the LLM's share and the graph's (retrieval, propose, score, choose, trace records): what bounds the
+loop on a fast engine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graph_store import END_ID, split
+
+from .config import RuntimeConfig
+from .evaluate import rag_prompt
+from .runtime import Runtime
+from .traces import TraceStore
+
+Progress = Callable[[int, int], None]
+SPEED_PROMPTS = Path(__file__).resolve().parent / "data" / "speed_prompts.jsonl"  # the first 20 dev questions
+LOOKUP_TOKENS = 10  # prompt_lookup_num_tokens, as the issue and HF's docs use it
+
+
+class TimedBackend:
+    """A backend whose forward passes (start, feed, crop) are timed; everything else passes through."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.seconds = inner, 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _timed(self, fn: Callable, *args: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+    def start(self, ids: list[int]) -> Any:
+        return self._timed(self.inner.start, ids)
+
+    def feed(self, session: Any, ids: list[int], keep: list[int] | None = None) -> np.ndarray:
+        return self._timed(self.inner.feed, session, ids, keep)
+
+    def crop(self, session: Any, length: int, logprobs: np.ndarray) -> None:
+        return self._timed(self.inner.crop, session, length, logprobs)
+
+
+def _words(tokenizer: Any, out: list[int]) -> int:
+    return len(split(tokenizer.decode(out, skip_special_tokens=True)))
+
+
+def _baseline(name: str) -> dict[str, float]:
+    return {"name": name, "seconds": 0.0, "tokens": 0, "words": 0}
+
+
+def speed(
+    hf: Runtime,
+    llamacpp: Any,
+    overlays: dict[str, Runtime],
+    prompts: list[str],
+    config: RuntimeConfig | None = None,
+    progress: Progress | None = None,
+    traces: TraceStore | None = None,
+) -> dict[str, Any]:
+    """Baselines on `hf`'s backend (torch) and on the `llamacpp` backend, then the overlay on each runtime
+    of `overlays` (backend name → runtime, each over a `TimedBackend`). With a trace store, each hf answer
+    is also saved, and the cost of tracing is reported against answering."""
+    cfg = config or hf.config
+    budget = int(cfg.max_words * 1.5)
+    base = {k: _baseline(k) for k in ("plain_generate", "prompt_lookup", "llamacpp_generate")}
+    runs = {k: {"seconds": 0.0, "words": 0, "steps": 0, "llm_seconds": 0.0, "requests": 0} for k in overlays}
+    trace_s = 0.0
+    for done, q in enumerate(prompts):
+        chat_ids = hf.backend.prompt_ids(q, chat=True)
+        rag_ids = hf.backend.prompt_ids(rag_prompt(hf, q, cfg), chat=True)
+        cpp_ids = llamacpp.prompt_ids(q, chat=True)
+        for name, engine, ids, extra in (
+            ("plain_generate", hf.backend, chat_ids, {}),
+            ("prompt_lookup", hf.backend, rag_ids, {"lookup": LOOKUP_TOKENS}),
+            ("llamacpp_generate", llamacpp, cpp_ids, {}),
+        ):
+            t = time.perf_counter()
+            out = engine.generate(ids, budget, **extra)
+            base[name]["seconds"] += time.perf_counter() - t
+            base[name]["tokens"] += len(out)
+            base[name]["words"] += _words(engine.tokenizer, out)
+        for name, rt in overlays.items():
+            timed = rt.backend
+            llm_before, requests_before = timed.seconds, getattr(timed, "requests", 0)
+            t = time.perf_counter()
+            answer = rt.answer(q, cfg)
+            runs[name]["seconds"] += time.perf_counter() - t
+            runs[name]["llm_seconds"] += timed.seconds - llm_before
+            runs[name]["requests"] += getattr(timed, "requests", 0) - requests_before
+            runs[name]["steps"] += len(answer.steps)
+            runs[name]["words"] += sum(1 for s in answer.steps if s.winner.node != END_ID)
+            if traces is not None and name == "hf":
+                t = time.perf_counter()
+                traces.save(answer)
+                trace_s += time.perf_counter() - t
+        if progress:
+            progress(done + 1, len(prompts))
+    result: dict[str, Any] = {"prompts": len(prompts)}
+    for name, b in base.items():
+        result[name] = {"tokens_per_s": b["tokens"] / b["seconds"], "words_per_s": b["words"] / b["seconds"]}
+    result["overlay"] = {}
+    for name, r in runs.items():
+        steps = max(r["steps"], 1)
+        result["overlay"][name] = {
+            "words_per_s": r["words"] / r["seconds"],
+            "ms_per_step": 1000 * r["seconds"] / steps,
+            "ms_per_step_llm": 1000 * r["llm_seconds"] / steps,
+            "ms_per_step_graph": 1000 * (r["seconds"] - r["llm_seconds"]) / steps,
+            "steps": r["steps"],
+        } | ({"requests_per_step": r["requests"] / steps} if r["requests"] else {})
+    over = result["overlay"]
+
+    def ratio(system: str, baseline: str) -> float | None:
+        return over[system]["words_per_s"] / result[baseline]["words_per_s"] if system in over else None
+
+    result |= {
+        "ratio_words": ratio("hf", "plain_generate"),
+        "ratio_vs_prompt_lookup": ratio("hf", "prompt_lookup"),
+        "ratio_vs_llamacpp": ratio("llamacpp", "llamacpp_generate"),
+        "remote_vs_llamacpp_seconds": (
+            runs["remote"]["seconds"] / runs["llamacpp"]["seconds"] if {"remote", "llamacpp"} <= set(runs) else None
+        ),
+        "trace_cost": trace_s / runs["hf"]["seconds"] if traces is not None and "hf" in runs else None,
+        "engines": {name: rt.backend.model_id for name, rt in overlays.items()},
+        "config": cfg.model_dump(),
+    }
+    return result

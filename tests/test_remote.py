@@ -1,0 +1,89 @@
+"""The selector behind a real OpenAI-compatible server: llama-cpp-python's server on localhost, serving the
+bundled GGUF (no mock). Answers come back through it with traces, and every written word is a candidate."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from graph_store import Snapshot
+from overlay import Runtime, RuntimeConfig, TraceStore
+from selector import SelectorConfig, SelectorUnavailable, find_gguf, load_backend
+from tests.test_runtime import assert_only_proposed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("llama_server") / "server.log").open("w")
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(find_gguf()), "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--n_threads", "1", "--n_ctx", "4096", "--verbose", "False"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, f"llama_cpp.server exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "llama_cpp.server did not start in 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def remote(server_url: str):
+    return load_backend(config=SelectorConfig(backend="remote", selector_url=server_url))
+
+
+def test_rows_are_the_servers_top_n_with_a_floor(remote, backend) -> None:
+    ids = remote.prompt_ids("What is the capital of France?", chat=True)
+    assert ids == backend.prompt_ids("What is the capital of France?", chat=True)
+    row = remote.start(ids).logprobs
+    top = np.argsort(-row)[: remote.top_n]
+    floor = row.min()
+    assert row.shape == (len(remote.tokenizer),) and np.isclose(np.exp(row).sum(), 1.0, atol=1e-3)
+    assert (row[top] > floor).all() and (row == floor).sum() == len(row) - remote.top_n
+    torch_top = np.argsort(-backend.start(ids).logprobs)[:5]
+    assert len(set(top[:5]) & set(torch_top)) >= 3  # the same model, another engine
+
+
+def test_answers_come_back_through_the_server_with_traces(remote, small_home: Path, tmp_path: Path) -> None:
+    rt = Runtime(Snapshot.open(small_home / "snapshots"), remote)
+    store = TraceStore(tmp_path / "traces.duckdb")
+    before = remote.requests
+    answer = rt.answer("What is a volcano?", RuntimeConfig(max_words=8))
+    assert_only_proposed(rt, answer)
+    assert answer.text.strip() and remote.requests - before >= len(answer.steps) - 1
+    store.save(answer)
+    trace = store.get(answer.id)
+    assert "top-20 log-probs, the rest floored" in trace["model_id"] and remote.url in trace["model_id"]
+
+
+def test_an_unreachable_server_is_a_clear_503() -> None:
+    with pytest.raises(SelectorUnavailable, match="remote selector http://127.0.0.1:9") as info:
+        load_backend(config=SelectorConfig(backend="remote", selector_url="http://127.0.0.1:9/v1"))
+    assert info.value.status == 503
+    with pytest.raises(Exception, match="selector_url"):
+        load_backend(config=SelectorConfig(backend="remote"))
