@@ -3,7 +3,9 @@
 For each prompt, in turn (so the machine's noise falls on every system alike): plain greedy `generate` in
 torch (`plain_generate`), the same with prompt-lookup decoding on the RAG prompt (`prompt_lookup`: what a
 RAG user turns on for speed, greedy so exact), plain greedy decoding in llama.cpp on the same GGUF and chat
-prompt (`llamacpp_generate`), then the overlay on each backend asked for. Same prompts, same word budget.
+prompt (`llamacpp_generate`) and on the RAG prompt (`llamacpp_rag_generate`: the prompt's passages cost a
+prefill that the bare chat prompt does not), then the overlay on each backend asked for. Same prompts, same
+word budget.
 
 Each overlay backend runs behind `TimedBackend`, which times its forward passes, so `ms_per_step` splits
 into the LLM's share and the graph's (retrieval, propose, score, choose, trace records): what bounds the
@@ -79,17 +81,21 @@ def speed(
     is also saved, and the cost of tracing is reported against answering."""
     cfg = config or hf.config
     budget = int(cfg.max_words * 1.5)
-    base = {k: _baseline(k) for k in ("plain_generate", "prompt_lookup", "llamacpp_generate")}
-    runs = {k: {"seconds": 0.0, "words": 0, "steps": 0, "llm_seconds": 0.0, "requests": 0} for k in overlays}
+    base = {k: _baseline(k) for k in ("plain_generate", "prompt_lookup", "llamacpp_generate", "llamacpp_rag_generate")}
+    runs = {
+        k: {"seconds": 0.0, "words": 0, "steps": 0, "llm_seconds": 0.0, "prefill": 0.0, "requests": 0} for k in overlays
+    }
     trace_s = 0.0
     for done, q in enumerate(prompts):
         chat_ids = hf.backend.prompt_ids(q, chat=True)
         rag_ids = hf.backend.prompt_ids(rag_prompt(hf, q, cfg), chat=True)
         cpp_ids = llamacpp.prompt_ids(q, chat=True)
+        cpp_rag_ids = llamacpp.prompt_ids(rag_prompt(hf, q, cfg), chat=True)
         for name, engine, ids, extra in (
             ("plain_generate", hf.backend, chat_ids, {}),
             ("prompt_lookup", hf.backend, rag_ids, {"lookup": LOOKUP_TOKENS}),
             ("llamacpp_generate", llamacpp, cpp_ids, {}),
+            ("llamacpp_rag_generate", llamacpp, cpp_rag_ids, {}),
         ):
             t = time.perf_counter()
             out = engine.generate(ids, budget, **extra)
@@ -105,6 +111,7 @@ def speed(
             runs[name]["llm_seconds"] += timed.seconds - llm_before
             runs[name]["requests"] += getattr(timed, "requests", 0) - requests_before
             runs[name]["steps"] += len(answer.steps)
+            runs[name]["prefill"] += answer.timings["prefill_seconds"]
             runs[name]["words"] += sum(1 for s in answer.steps if s.winner.node != END_ID)
             if traces is not None and name == "hf":
                 t = time.perf_counter()
@@ -123,6 +130,7 @@ def speed(
             "ms_per_step": 1000 * r["seconds"] / steps,
             "ms_per_step_llm": 1000 * r["llm_seconds"] / steps,
             "ms_per_step_graph": 1000 * (r["seconds"] - r["llm_seconds"]) / steps,
+            "prefill_ms_per_answer": 1000 * r["prefill"] / len(prompts),
             "steps": r["steps"],
         } | ({"requests_per_step": r["requests"] / steps} if r["requests"] else {})
     over = result["overlay"]

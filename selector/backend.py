@@ -19,7 +19,7 @@ import numpy as np
 from .assets import LoadedModel, load_model
 from .config import SelectorConfig
 from .errors import SelectorError
-from .interface import Backend, Session, check_prompt
+from .interface import Backend, Session, chat_prompt_ids, check_prompt, end_ids
 from .llamacpp import LlamaCppBackend
 from .lora import AdapterRef, attach_adapter
 from .remote import RemoteBackend
@@ -44,12 +44,7 @@ class HFBackend:
         self._adapter_on = adapter is not None
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.model_id, self.checksum, self.path = loaded.model_id, loaded.checksum, loaded.path
-        eos = {self.tokenizer.eos_token_id}
-        for name in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
-            tid = self.tokenizer.convert_tokens_to_ids(name)
-            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id:
-                eos.add(tid)
-        self.eos_ids = frozenset(i for i in eos if i is not None)
+        self.eos_ids = end_ids(self.tokenizer)
         self.max_context = int(getattr(self.model.config, "max_position_embeddings", 2048))
 
     @classmethod
@@ -78,15 +73,7 @@ class HFBackend:
             self._adapter_on = True
 
     def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]:
-        """Chat messages go through the model's chat template; plain text is a continuation."""
-        if chat:
-            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-            if getattr(self.tokenizer, "chat_template", None):
-                out = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-                ids = out["input_ids"] if hasattr(out, "keys") else out
-                return list(ids)
-            prompt = "\n".join(m["content"] for m in messages) + "\n"
-        return list(self.tokenizer.encode(prompt, add_special_tokens=False))
+        return chat_prompt_ids(self.tokenizer, prompt, chat)
 
     def _forward(self, ids: list[int], cache: Any, keep: list[int] | None) -> np.ndarray:
         """Log-probs after the `keep` positions only: the vocabulary projection is most of a small model's

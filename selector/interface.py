@@ -11,6 +11,8 @@ import numpy as np
 
 from .errors import ContextLengthError, SelectorError
 
+END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end|>")  # chat formats' end-of-turn markers
+
 
 @dataclass
 class Session:
@@ -39,6 +41,28 @@ class Backend(Protocol):
     def crop(self, session: Session, length: int, logprobs: np.ndarray) -> None: ...
 
     def generate(self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int] | None = None) -> list[int]: ...
+
+
+def chat_prompt_ids(tokenizer: Any, prompt: str | list[dict[str, str]], chat: bool) -> list[int]:
+    """A backend's `prompt_ids`: chat messages through the tokenizer's chat template (joined by lines
+    without one), plain text as a continuation. Every tokenizer here has the HF slice this calls."""
+    if chat:
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        if getattr(tokenizer, "chat_template", None):
+            out = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+            return list(out["input_ids"] if hasattr(out, "keys") else out)
+        prompt = "\n".join(m["content"] for m in messages) + "\n"
+    return list(tokenizer.encode(prompt, add_special_tokens=False))
+
+
+def end_ids(tokenizer: Any) -> frozenset[int]:
+    """End-of-turn tokens: the tokenizer's EOS and the chat formats' end markers it knows."""
+    ids = {tokenizer.eos_token_id}
+    for name in END_TOKENS:
+        tid = tokenizer.convert_tokens_to_ids(name)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+            ids.add(tid)
+    return frozenset(i for i in ids if i is not None)
 
 
 def check_prompt(ids: list[int], max_context: int) -> None:

@@ -8,8 +8,9 @@ subwords exactly as they do for an HF model.
 Determinism: llama.cpp on the CPU gives the same logits for the same sequence of batches with the same
 thread count. Each `start` decodes its prompt from an empty cache (no prompt caching across answers, the
 nondeterminism llama.cpp's server documents), and a replay repeats the same feeds and crops, so replay is
-exact. The thread count and batch size are part of the backend's checksum, which the trace records: a
-replay with other settings is refused by name instead of differing silently.
+exact. The thread count is part of the model id (`SmolLM2-135M-Instruct.Q4_1@llama.cpp:2t`), and with the
+batch size part of the checksum, which the trace records: a replay with other settings is refused by name
+instead of differing silently.
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ from common import sha256_file
 from .assets import find_gguf
 from .config import SelectorConfig
 from .errors import ModelLoadError, SelectorError
-from .interface import Session, check_prompt
+from .interface import Session, chat_prompt_ids, check_prompt, end_ids
 
 BATCH = 512  # tokens per llama_decode call (and per micro-batch): fixed, since it shapes the arithmetic
-END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end|>")
 
 
 def gguf_path(model: str | Path | None) -> Path:
@@ -137,16 +137,6 @@ class GGUFTokenizer:
         return self.encode(text, add_special_tokens=False) if tokenize else text
 
 
-def end_ids(tokenizer: Any) -> frozenset[int]:
-    """End-of-turn tokens: the tokenizer's EOS and the chat formats' end markers it knows."""
-    ids = {tokenizer.eos_token_id}
-    for name in END_TOKENS:
-        tid = tokenizer.convert_tokens_to_ids(name)
-        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
-            ids.add(tid)
-    return frozenset(i for i in ids if i is not None)
-
-
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     top = logits.max(axis=-1, keepdims=True)
     shifted = logits - top
@@ -174,7 +164,7 @@ class LlamaCppBackend:
         self.max_context = int(self.llm.n_ctx())
         self.tokenizer = GGUFTokenizer(self.llm)
         self.eos_ids = end_ids(self.tokenizer)
-        self.model_id = f"{path.name} (llama.cpp, {self.threads} threads, batch {BATCH})"
+        self.model_id = f"{path.stem}@llama.cpp:{self.threads}t"  # the API's id; the threads shape the arithmetic
         recipe = f"llamacpp\n{sha256_file(path)}\nthreads={self.threads}\nbatch={BATCH}"
         self.checksum = hashlib.sha256(recipe.encode()).hexdigest()
         self._holder: object | None = None  # the session whose tokens the context's KV cache holds
@@ -202,13 +192,7 @@ class LlamaCppBackend:
         yield
 
     def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]:
-        """Chat messages through the GGUF's chat template; plain text is a continuation (as in HFBackend)."""
-        if chat:
-            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-            if self.tokenizer.chat_template:
-                return list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True))
-            prompt = "\n".join(m["content"] for m in messages) + "\n"
-        return self.tokenizer.encode(prompt, add_special_tokens=False)
+        return chat_prompt_ids(self.tokenizer, prompt, chat)
 
     # -- the engine ---------------------------------------------------------------------------------
     def _decode(self, ids: list[int], start: int, keep: list[int], raw: bool = False) -> np.ndarray:

@@ -6,7 +6,8 @@ runtime asks for is one request (`max_tokens` 1, greedy, `logprobs` N) on the co
 (the server tokenizes it again, with special tokens parsed). The rest of the vocabulary is scored by a
 floor: the probability mass the top N leave over, spread evenly over the other tokens, so a graph
 candidate outside the top N is still ranked below every candidate inside it and the graph's evidence
-decides among those. The trace names this in the model id ("top-20 log-probs, the rest floored").
+decides among those. The trace names this in the model id (`…@http://host:port/v1:top20`: the server's top
+20, the rest floored).
 
 Top log-probs come back keyed by token text; they map back to ids through the local tokenizer (of the
 same model: `--model` names its GGUF or HF folder, default the bundled SmolLM2), the lowest id winning
@@ -26,8 +27,8 @@ import numpy as np
 
 from .config import SelectorConfig
 from .errors import ModelLoadError, SelectorError, SelectorUnavailable
-from .interface import Session, check_prompt
-from .llamacpp import GGUFTokenizer, end_ids, gguf_path, open_llama
+from .interface import Session, chat_prompt_ids, check_prompt, end_ids
+from .llamacpp import GGUFTokenizer, gguf_path, open_llama
 
 
 def local_tokenizer(model: str | Path | None) -> Any:
@@ -61,7 +62,7 @@ class RemoteBackend:
         self._http = httpx.Client(base_url=self.url, timeout=cfg.remote_timeout)
         self.served = self._served_model()
         self.max_context = cfg.context_length
-        self.model_id = f"{self.served} at {self.url} (remote: top-{self.top_n} log-probs, the rest floored)"
+        self.model_id = f"{Path(self.served).name}@{self.url}:top{self.top_n}"  # top N, the rest floored
         self.checksum = hashlib.sha256(f"remote\n{self.url}\n{self.served}\n{self.top_n}".encode()).hexdigest()
         self._piece_id = self._pieces()
         self.requests = 0  # completions requested (the bench divides its time by them)
@@ -128,13 +129,7 @@ class RemoteBackend:
         yield
 
     def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]:
-        if chat:
-            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-            if getattr(self.tokenizer, "chat_template", None):
-                out = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-                return list(out["input_ids"] if hasattr(out, "keys") else out)
-            prompt = "\n".join(m["content"] for m in messages) + "\n"
-        return list(self.tokenizer.encode(prompt, add_special_tokens=False))
+        return chat_prompt_ids(self.tokenizer, prompt, chat)
 
     def start(self, ids: list[int]) -> Session:
         check_prompt(ids, self.max_context)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SelectorError
-from .interface import Session, check_prompt
+from .interface import Session, chat_prompt_ids, check_prompt
 
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 BYTES = len(SPECIALS)  # byte b is token BYTES + b
@@ -176,11 +176,7 @@ class ToyBackend:
         yield
 
     def prompt_ids(self, prompt: str | list[dict[str, str]], chat: bool) -> list[int]:
-        """Chat messages through the ChatML template; plain text is a continuation (as in HFBackend)."""
-        if chat:
-            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-            return list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
-        return self.tokenizer.encode(prompt, add_special_tokens=False)
+        return chat_prompt_ids(self.tokenizer, prompt, chat)
 
     # -- the model -----------------------------------------------------------------------------------
     @staticmethod

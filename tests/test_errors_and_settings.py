@@ -16,6 +16,7 @@ from api.errors import error_body
 from common import KINDS, OverlayError
 from overlay import RuntimeConfig, build_config
 from overlay.jobs import JobStore
+from selector import SelectorConfig
 
 
 def _subclasses(cls: type) -> set[type]:
@@ -79,9 +80,14 @@ def test_every_setting_is_listed_and_is_an_option(cli) -> None:
     assert {r["name"] for r in listed["runtime"]} == set(RuntimeConfig.model_fields)
     assert all(r["help"] for rows in listed.values() for r in rows)
     assert set(listed) == set(SETTINGS)
+    assert {r["name"] for r in listed["selector"]} == set(SelectorConfig.model_fields)
     for command in (["ask"], ["chat"], ["eval", "recall"], ["bench", "speed"]):
         text = cli(*command, "--help").stdout
         for name in RuntimeConfig.model_fields:
+            assert "--" + name.replace("_", "-") in text, (command, name)
+    for command in (["ask"], ["chat"], ["replay"], ["serve"], ["eval", "edits"], ["bench", "speed"]):
+        text = cli(*command, "--help").stdout
+        for name in SelectorConfig.model_fields:
             assert "--" + name.replace("_", "-") in text, (command, name)
 
 

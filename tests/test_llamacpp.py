@@ -93,7 +93,8 @@ def test_answers_keep_the_invariants_and_replay_exactly(cpp_runtime: Runtime, tm
         assert answer.text.strip()
         store.save(answer)
         trace = store.get(answer.id)
-        assert "llama.cpp" in trace["model_id"] and trace["model_checksum"] == cpp_runtime.backend.checksum
+        assert trace["model_id"] == "SmolLM2-135M-Instruct.Q4_1@llama.cpp:2t"
+        assert trace["model_checksum"] == cpp_runtime.backend.checksum
         assert replay(cpp_runtime, trace).identical
     fast = cpp_runtime.answer("What is a volcano?", RuntimeConfig(max_words=30))
     slow = cpp_runtime.answer("What is a volcano?", RuntimeConfig(max_words=30, speculative=0))
@@ -125,3 +126,22 @@ def test_a_gguf_file_on_the_torch_backend_says_where_it_runs() -> None:
 
     with pytest.raises(ModelLoadError, match="backend llamacpp"):
         load_backend(find_gguf())
+
+
+def test_bench_speed_reports_every_engine_side_by_side(runtime: Runtime, cpp) -> None:
+    from overlay.speed import TimedBackend, speed
+
+    cfg = RuntimeConfig(max_words=8)
+    overlays = {
+        name: Runtime(runtime.snap, TimedBackend(b), cfg) for name, b in (("hf", runtime.backend), ("llamacpp", cpp))
+    }
+    result = speed(runtime, cpp, overlays, ["What is a volcano?"], cfg)
+    for key in ("plain_generate", "prompt_lookup", "llamacpp_generate", "llamacpp_rag_generate"):
+        assert result[key]["words_per_s"] > 0 and result[key]["tokens_per_s"] > 0
+    for name in ("hf", "llamacpp"):
+        run = result["overlay"][name]
+        assert run["steps"] >= 1 and 0 < run["ms_per_step_llm"] < run["ms_per_step"]
+        assert run["ms_per_step_llm"] + run["ms_per_step_graph"] == pytest.approx(run["ms_per_step"])
+    for key in ("ratio_words", "ratio_vs_prompt_lookup", "ratio_vs_llamacpp"):
+        assert result[key] > 0
+    assert result["remote_vs_llamacpp_seconds"] is None and "llama.cpp" in result["engines"]["llamacpp"]

@@ -78,7 +78,7 @@ def test_answers_come_back_through_the_server_with_traces(remote, small_home: Pa
     assert answer.text.strip() and remote.requests - before >= len(answer.steps) - 1
     store.save(answer)
     trace = store.get(answer.id)
-    assert "top-20 log-probs, the rest floored" in trace["model_id"] and remote.url in trace["model_id"]
+    assert trace["model_id"] == f"SmolLM2-135M-Instruct.Q4_1.gguf@{remote.url}:top20"
 
 
 def test_an_unreachable_server_is_a_clear_503() -> None:
@@ -87,3 +87,24 @@ def test_an_unreachable_server_is_a_clear_503() -> None:
     assert info.value.status == 503
     with pytest.raises(Exception, match="selector_url"):
         load_backend(config=SelectorConfig(backend="remote"))
+
+
+def test_the_api_answers_through_a_remote_selector(remote, small_home: Path, tmp_path: Path) -> None:
+    """client → overlay's API → llama.cpp's server, and the trace comes back from overlay's API."""
+    import openai
+
+    from tests.live_server import KEY, serve_copy
+
+    with serve_copy(small_home, tmp_path / "ws", remote) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0, timeout=120)
+        models = [m.id for m in client.models.list().data]
+        assert models == [remote.model_id]
+        reply = client.chat.completions.create(
+            model=remote.model_id,
+            messages=[{"role": "user", "content": "What is a volcano?"}],
+            extra_body={"overlay": {"max_words": 6}},
+        )
+        assert reply.choices[0].message.content.strip()
+        auth = {"Authorization": f"Bearer {KEY}"}
+        trace = httpx.get(f"{server.url}/v1/traces/{reply.id}", headers=auth, timeout=30).json()
+        assert trace["model_id"] == remote.model_id and len(trace["steps"]) >= 1

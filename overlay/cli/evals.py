@@ -240,6 +240,7 @@ def speed(
         ("plain_generate words/s", "plain_generate.words_per_s"),
         ("prompt_lookup words/s", "prompt_lookup.words_per_s"),
         ("llamacpp_generate words/s", "llamacpp_generate.words_per_s"),
+        ("llamacpp_rag_generate words/s", "llamacpp_rag_generate.words_per_s"),
     ]
     for name in overlays:
         rows += [

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Issue 15 measurements, one at a time on the 2-core machine (nothing else running), on the dev workspace
+# built with: overlay graph ingest --wiki --exclude-titles ../shared/eval/exclude_dev.txt && overlay graph publish
+export OVERLAY_HOME=/work/devws OVERLAY_MODEL_CACHE=/work/models
+OUT=bench/results/issue15
+for i in 1 2 3; do
+  .venv/bin/overlay bench speed --n 20 --json > $OUT/speed_run$i.json
+done
+# the remote selector: llama-cpp-python's server on localhost, serving the bundled GGUF
+#   python -m llama_cpp.server --model $(python -c 'from selector import find_gguf; print(find_gguf())') \
+#     --port 8765 --n_threads 2 --n_ctx 4096
+.venv/bin/overlay bench speed --n 5 --selector-url http://127.0.0.1:8765/v1 --json > $OUT/speed_remote.json
