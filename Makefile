@@ -40,6 +40,8 @@ demo: setup
 	$(OV) ask "Who was Basava?" --explain --steps 4
 	@echo "--- an everyday prompt: no passage holds what is asked (trust 0), the LLM chooses alone"
 	$(OV) ask "Hello! How are you?" --explain --steps 2
+	@echo "--- the same knowledge question with the selector on llama.cpp (the bundled GGUF, in-process)"
+	$(OV) ask "Who was Basava?" --backend llamacpp
 
 test: setup
 	$(VENV)/bin/pytest -q
