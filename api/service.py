@@ -52,7 +52,7 @@ class Service:
         """Load the model (or share a loaded `backend`), open the trace store and the current snapshot."""
         if backend is None:
             engine = selector or SelectorConfig()
-            active = resolve_adapter(workspace.home, None) if engine.backend == "hf" else None
+            active = resolve_adapter(workspace.home, None) if engine.takes_adapters else None
             backend = load_backend(model, active, engine)
         svc = cls(workspace, backend, config or RuntimeConfig(), api_key)
         svc.traces = TraceStore(workspace.traces_db)

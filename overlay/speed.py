@@ -63,10 +63,6 @@ def _words(tokenizer: Any, out: list[int]) -> int:
     return len(split(tokenizer.decode(out, skip_special_tokens=True)))
 
 
-def _baseline(name: str) -> dict[str, float]:
-    return {"name": name, "seconds": 0.0, "tokens": 0, "words": 0}
-
-
 def speed(
     hf: Runtime,
     llamacpp: Any,
@@ -81,22 +77,23 @@ def speed(
     is also saved, and the cost of tracing is reported against answering."""
     cfg = config or hf.config
     budget = int(cfg.max_words * 1.5)
-    base = {k: _baseline(k) for k in ("plain_generate", "prompt_lookup", "llamacpp_generate", "llamacpp_rag_generate")}
+    base = {
+        k: {"seconds": 0.0, "tokens": 0, "words": 0}
+        for k in ("plain_generate", "prompt_lookup", "llamacpp_generate", "llamacpp_rag_generate")
+    }
     runs = {
         k: {"seconds": 0.0, "words": 0, "steps": 0, "llm_seconds": 0.0, "prefill": 0.0, "requests": 0} for k in overlays
     }
     trace_s = 0.0
     for done, q in enumerate(prompts):
-        chat_ids = hf.backend.prompt_ids(q, chat=True)
-        rag_ids = hf.backend.prompt_ids(rag_prompt(hf, q, cfg), chat=True)
-        cpp_ids = llamacpp.prompt_ids(q, chat=True)
-        cpp_rag_ids = llamacpp.prompt_ids(rag_prompt(hf, q, cfg), chat=True)
-        for name, engine, ids, extra in (
-            ("plain_generate", hf.backend, chat_ids, {}),
-            ("prompt_lookup", hf.backend, rag_ids, {"lookup": LOOKUP_TOKENS}),
-            ("llamacpp_generate", llamacpp, cpp_ids, {}),
-            ("llamacpp_rag_generate", llamacpp, cpp_rag_ids, {}),
+        rag = rag_prompt(hf, q, cfg)  # one retrieval, for both engines' RAG prompt
+        for name, engine, messages, extra in (
+            ("plain_generate", hf.backend, q, {}),
+            ("prompt_lookup", hf.backend, rag, {"lookup": LOOKUP_TOKENS}),
+            ("llamacpp_generate", llamacpp, q, {}),
+            ("llamacpp_rag_generate", llamacpp, rag, {}),
         ):
+            ids = engine.prompt_ids(messages, chat=True)
             t = time.perf_counter()
             out = engine.generate(ids, budget, **extra)
             base[name]["seconds"] += time.perf_counter() - t

@@ -28,3 +28,9 @@ class SelectorConfig(BaseSettings):
         20, ge=1, le=100, description="next-token log-probs a remote selector returns per position (its top N)"
     )
     remote_timeout: float = Field(60.0, gt=0, le=3600, description="seconds to wait for one remote request")
+
+    @property
+    def takes_adapters(self) -> bool:
+        """LoRA adapters attach only in torch: on another engine the active adapter is not applied
+        (an adapter named for a run is refused by the backend, by name)."""
+        return self.backend == "hf"

@@ -212,8 +212,8 @@ class LlamaCppBackend:
                 batch.pos[i] = start + lo + i
                 batch.n_seq_id[i] = 1
                 batch.seq_id[i][0] = 0
-                batch.logits[i] = (lo + i) in wanted
-                if (lo + i) in wanted:
+                batch.logits[i] = keep_row = (lo + i) in wanted
+                if keep_row:
                     out.append(i)
             code = lib.llama_decode(self._ctx, batch)
             if code != 0:
@@ -228,22 +228,23 @@ class LlamaCppBackend:
         logits = np.stack(rows)
         return logits if raw else log_softmax(logits)
 
+    def _clear(self) -> None:
+        """An empty KV cache, held for no session."""
+        self._lib.llama_memory_seq_rm(self._memory, 0, 0, -1)
+        self._holder, self._held = None, 0
+
     def _hold(self, session: Session) -> None:
         """Make the context hold `session`'s tokens (re-decoding them if another session was fed since)."""
         if self._holder is session.cache and self._held == len(session.ids):
             return
-        self._lib.llama_memory_seq_rm(self._memory, 0, 0, -1)
-        self._holder, self._held = None, 0
-        if len(session.ids) > 1:
-            self._decode(session.ids[:-1], 0, [])
-        self._decode(session.ids[-1:], len(session.ids) - 1, [0])
+        self._clear()
+        self._decode(session.ids, 0, [])
         self._holder, self._held = session.cache, len(session.ids)
 
     # -- the Backend interface ----------------------------------------------------------------------
     def start(self, ids: list[int]) -> Session:
         check_prompt(ids, self.max_context)
-        self._lib.llama_memory_seq_rm(self._memory, 0, 0, -1)  # an empty cache: no prompt caching
-        self._holder, self._held = None, 0
+        self._clear()  # no prompt caching across answers
         logprobs = self._decode(list(ids), 0, [len(ids) - 1])
         session = Session(list(ids), logprobs[-1], object())
         self._holder, self._held = session.cache, len(ids)
@@ -278,8 +279,7 @@ class LlamaCppBackend:
         the argmax of its raw logits."""
         check_prompt(ids, self.max_context)
         stop = stop_ids or self.eos_ids
-        self._lib.llama_memory_seq_rm(self._memory, 0, 0, -1)
-        self._holder, self._held = None, 0
+        self._clear()
         logits = self._decode(list(ids), 0, [len(ids) - 1], raw=True)[-1]
         out: list[int] = []
         pos = len(ids)

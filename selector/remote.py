@@ -155,6 +155,11 @@ class RemoteBackend:
 
     def generate(self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int] | None = None) -> list[int]:
         """The server's own greedy completion (one request), re-tokenized locally."""
-        body = {"model": self.served, "prompt": self.tokenizer.decode(ids), "max_tokens": max_new_tokens}
-        text = self._post("/completions", body | {"temperature": 0.0})["choices"][0]["text"]
+        body = {
+            "model": self.served,
+            "prompt": self.tokenizer.decode(ids),
+            "max_tokens": max_new_tokens,
+            "temperature": 0.0,
+        }
+        text = self._post("/completions", body)["choices"][0]["text"]
         return list(self.tokenizer.encode(text, add_special_tokens=False))

@@ -59,8 +59,7 @@ def runtime_for(
 ) -> Runtime:
     """A runtime over the workspace, its model on the engine the `selector` options (or OVERLAY_*) name."""
     engine = build_config(SelectorConfig, selector or {})
-    # the active adapter shapes answers on hf; another engine answers without it unless one is named
-    ref = adapter_ref(ws, adapter, force) if engine.backend == "hf" or adapter is not None else None
+    ref = adapter_ref(ws, adapter, force) if engine.takes_adapters or adapter is not None else None
     return open_runtime(ws, model=model, version=version, config=config, adapter=ref, selector=engine)
 
 
