@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from graph_store import ROW_RELATIONS, NotFoundError
+from common import BadInput
+from graph_store import DIRECTIONS, ROW_RELATIONS, NotFoundError, default_direction
 from overlay import record_feedback
 
 from . import errors
@@ -152,22 +153,33 @@ def graph_neighbors(
     svc: Svc,
     rel: Annotated[Literal[ROW_RELATIONS] | None, Query()] = None,  # type: ignore[valid-type]
     top: Annotated[int, Query(ge=1, le=500)] = 10,
+    direction: Annotated[
+        Literal[DIRECTIONS] | None,  # type: ignore[valid-type]
+        Query(description="out, in (backlinks) or both: for links (default both); other relations go out"),
+    ] = None,
 ) -> dict:
     snap = svc.runtime.snap
     node = graph_node(word, svc)
+    if direction == "in" and rel != "link":
+        raise BadInput("direction 'in' is for links: add rel=link", param="direction")
+    # a word and the note (concept) of the same name are one name to a user: ask both
+    ids = dict.fromkeys(i for i in (node["id"], snap.word_id(word), snap.concept_id(word)) if i is not None)
     out = []
     for r in [rel] if rel else ROW_RELATIONS:
-        for n in snap.neighbors(node["id"], r, top):
-            out.append(
-                {
-                    "rel": r,
-                    "word": n.surface,
-                    "id": n.id,
-                    "weight": n.weight,
-                    "count": n.count,
-                    "passages": list(n.passages),
-                }
-            )
+        way = direction or default_direction(r)
+        for nid in ids:
+            for n in snap.neighbors(nid, r, top, way if r == "link" else "both"):
+                out.append(
+                    {
+                        "rel": r,
+                        "word": n.surface,
+                        "id": n.id,
+                        "weight": n.weight,
+                        "count": n.count,
+                        "passages": list(n.passages),
+                        "direction": snap.link_direction(nid, n.id) if r == "link" else "out",
+                    }
+                )
     out.sort(key=lambda e: -e["weight"])
     return {"word": node["surface"], "snapshot_version": snap.version, "neighbors": out[:top] if not rel else out}
 

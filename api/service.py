@@ -93,7 +93,8 @@ class Service:
     def _publish_job(self, job: Job, progress) -> dict:
         progress(0.1, "compiling the snapshot (embedding new passages first)")
         with self.graph_lock:
-            manifest = publish(self.workspace.graph_db, self.workspace.snapshots, progress=False)
+            ws = self.workspace
+            manifest = publish(ws.graph_db, ws.snapshots, progress=False, embedding_model=ws.embedding_model)
         progress(0.9, f"serving v{manifest.version}")
         self.reload()
         return {"version": manifest.version, "counts": manifest.counts}
@@ -123,7 +124,7 @@ class Service:
         t = time.perf_counter()
         ws = self.workspace
         with self.graph_lock:
-            summary, delta = add_text_live(ws.graph_db, ws.snapshots, text, ws.facts, title)
+            summary, delta = add_text_live(ws.graph_db, ws.snapshots, text, ws.facts, title, ws.embedding_model)
             self.reload()
         return {
             "documents": summary.documents,

@@ -23,7 +23,7 @@ import numpy as np
 
 import graph_store.publisher as pub
 from graph_store import Snapshot, db, ensure_embeddings, ingest_paths, search
-from graph_store.embeddings import load_model
+from graph_store.embeddings import MODEL_NAME, load_model
 
 ROOT = Path(__file__).resolve().parent
 # publish() internals timed by wrapping their module globals (no change to graph_store itself).
@@ -154,7 +154,9 @@ def bench_wiki(work: Path, reps: int, n_search: int) -> dict:
     db_path, snaps = work / "wiki.duckdb", work / "wiki-snapshots"
     s, ingest_t = timed(ingest_paths, db_path, wiki=True, progress=False)
     log(f"wiki ingest {s.seconds:.1f}s {s.phases} ({s.passages} passages, {s.words} words)")
-    _, load_t = timed(load_model, True)  # positional, as embed_texts calls it: functools.cache keys on call form
+    _, load_t = timed(
+        load_model, MODEL_NAME, True
+    )  # positional, as embed_texts calls it: functools.cache keys on call form
     con = db.connect(db_path)
     try:
         emb, emb_t = timed(ensure_embeddings, con, progress=False)
@@ -194,7 +196,8 @@ def build_synthetic(db_path: Path, n_edges: int) -> None:
         con.execute(f"INSERT INTO nodes SELECT i, 'w' || i, 'w' || i, 'word', 1 + {n} // i FROM range(1, {n}) t(i)")
         con.execute("INSERT INTO sources (id, name, kind) VALUES (1, 'synthetic', 'txt')")
         con.execute(
-            "INSERT INTO passages SELECT i, 1, 'd' || i, 'Synthetic ' || i, NULL, 0, "
+            "INSERT INTO passages (id, source_id, doc_id, title, url, ord, text, hash, doc_hash, n_tokens) "
+            "SELECT i, 1, 'd' || i, 'Synthetic ' || i, NULL, 0, "
             "'Synthetic passage ' || i || ' about word w' || i || '.', md5(i::VARCHAR), md5(i::VARCHAR), 7 "
             "FROM range(1, 9) t(i)"
         )

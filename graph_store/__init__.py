@@ -12,15 +12,17 @@ from .errors import GraphStoreError, IngestError, NotFoundError, SnapshotError, 
 from .export import export_graph, import_edges, to_networkx
 from .ingest import IngestSummary, chunk_passages, ingest_paths
 from .publisher import current_version, list_snapshots, publish, rollback
-from .queries import NeighborRow, neighbors, show, stats
+from .queries import DIRECTIONS, NeighborRow, default_direction, neighbors, show, stats
 from .readers import READERS, SUFFIXES, Document, parse_note, read_wiki
-from .retrieval import in_document_order, search
+from .retrieval import Asked, in_document_order, search
 from .snapshot import Neighbor, Node, Passage, PassageHit, Snapshot
 from .snapshot_format import Manifest, version_name
 from .stopwords import STOPWORDS
 from .text import SENTENCE_END, Token, fold, is_cjk, join, join_original, needs_space, split
 
 __all__ = [
+    "Asked",
+    "DIRECTIONS",
     "END_ID",
     "END_KEY",
     "KEYED",
@@ -54,6 +56,7 @@ __all__ = [
     "chunk_passages",
     "connect",
     "current_version",
+    "default_direction",
     "edit_log",
     "ensure_embeddings",
     "export_graph",

@@ -11,8 +11,9 @@ Provenance: every edge keeps its total passage count (`n_passages`) plus a bound
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 
-from .stopwords import STOPWORDS
+from .language import function_words
 
 PROVENANCE_SAMPLE = 8
 ASSOC_WINDOW = 5  # co-occurrence: content words at most this many tokens apart, same sentence
@@ -45,13 +46,22 @@ def _count_ngrams(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _count_assoc(con: duckdb.DuckDBPyConnection) -> None:
-    """Positive PMI of content words in one sentence window, discounted by c/(c+1) against rare pairs."""
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE content AS
-        SELECT s.p, s.pos, s.n, s.sent FROM seq s JOIN nodes nd ON nd.id = s.n
-        WHERE nd.kind = 'word' AND nd.key NOT IN (SELECT unnest(?::VARCHAR[]))""",
-        [sorted(STOPWORDS)],
-    )
+    """Positive PMI of content words in one sentence window, discounted by c/(c+1) against rare pairs.
+
+    Content words are the words less the function words of their passage's language (`language.py`)."""
+    langs = [lang for (lang,) in con.execute("SELECT DISTINCT coalesce(lang, '') FROM passages").fetchall()]
+    pairs_fw = [(lang, w) for lang in langs for w in sorted(function_words(lang or None))]
+    columns = {name: np.array([p[i] for p in pairs_fw], dtype=object) for i, name in enumerate(("lang", "key"))}
+    con.register("_function_words", columns)
+    try:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE content AS
+            SELECT s.p, s.pos, s.n, s.sent FROM seq s JOIN nodes nd ON nd.id = s.n JOIN passages ps ON ps.id = s.p
+            ANTI JOIN _function_words fw ON fw.lang = coalesce(ps.lang, '') AND fw.key = nd.key
+            WHERE nd.kind = 'word'"""
+        )
+    finally:
+        con.unregister("_function_words")
     leads = ",\n".join(
         f"lead(n, {k}) OVER w AS n{k}, lead(pos, {k}) OVER w AS pos{k}, lead(sent, {k}) OVER w AS sent{k}"
         for k in range(1, ASSOC_WINDOW + 1)

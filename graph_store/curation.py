@@ -140,7 +140,7 @@ def _merge(con: duckdb.DuckDBPyConnection, args: dict, strict: bool) -> None:
     ):
         for col in cols:
             con.execute(f"UPDATE {table} SET {col} = ? WHERE {col} = ?", [keep, gone])
-    con.execute("INSERT INTO aliases VALUES (?, ?, ?)", [key, kind, keep])
+    con.execute("INSERT INTO aliases (key, kind, node_id) VALUES (?, ?, ?)", [key, kind, keep])
     con.execute("DELETE FROM nodes WHERE id = ?", [gone])
     recount(con)
 

@@ -50,6 +50,13 @@ MIGRATIONS: list[str] = [
     "ALTER TABLE surfaces ADD COLUMN inside BIGINT DEFAULT 0; UPDATE surfaces SET inside = count;",
     # state flags, e.g. counts_stale: passages were added without the recount (a delta edit)
     "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);",
+    # a document's language (given or detected at ingest) and its stable identity (a new version under the
+    # same key replaces it); aliases a note's front matter gave carry that note's key (a merge's: NULL)
+    """
+    ALTER TABLE passages ADD COLUMN lang VARCHAR;
+    ALTER TABLE passages ADD COLUMN doc_key VARCHAR;
+    ALTER TABLE aliases ADD COLUMN doc_key VARCHAR;
+    """,
 ]
 
 

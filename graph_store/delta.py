@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from . import db
-from .embeddings import embed_texts, passage_embed_text
+from .embeddings import embed_texts, model_id, passage_embed_text
 from .ingest import IngestSummary, ingest_paths
 from .snapshot import Snapshot
-from .snapshot_format import DELTA_LINK
+from .snapshot_format import DELTA_LINK, check_model
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class DeltaInfo:
     passages: int
     words: int
     seconds: float
+    removed: int = 0  # published passages it hides: older versions of documents it replaces
 
 
 def quick_ingest(db_path: Path | str, paths: list[Path]) -> IngestSummary:
@@ -41,13 +42,24 @@ def quick_ingest(db_path: Path | str, paths: list[Path]) -> IngestSummary:
     return ingest_paths(db_path, paths, progress=False, recount=False)
 
 
-def ingest_live(db_path: Path | str, snapshots_dir: Path | str, paths: list[Path]) -> tuple[IngestSummary, DeltaInfo]:
-    """Small files, live at once: `quick_ingest` then `publish_delta`."""
-    return quick_ingest(db_path, paths), publish_delta(db_path, snapshots_dir)
+def ingest_live(
+    db_path: Path | str, snapshots_dir: Path | str, paths: list[Path], embedding_model: str | None = None
+) -> tuple[IngestSummary, DeltaInfo]:
+    """Small files, live at once: `quick_ingest` then `publish_delta` (refused before anything is written
+    if the current snapshot's vectors are another model's)."""
+    check_model(
+        Snapshot.open(snapshots_dir, verify=False, with_delta=False).manifest, model_id(embedding_model), "a delta"
+    )
+    return quick_ingest(db_path, paths), publish_delta(db_path, snapshots_dir, embedding_model)
 
 
 def add_text_live(
-    db_path: Path | str, snapshots_dir: Path | str, text: str, folder: Path, title: str | None = None
+    db_path: Path | str,
+    snapshots_dir: Path | str,
+    text: str,
+    folder: Path,
+    title: str | None = None,
+    embedding_model: str | None = None,
 ) -> tuple[IngestSummary, DeltaInfo]:
     """One short text (a fact) as its own document, live at once; the file it is ingested from stays in
     `folder`. Its id comes from its content, so whatever else is live it is grouped with nothing else."""
@@ -55,32 +67,50 @@ def add_text_live(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{doc_id.replace(':', '-')}.jsonl"
     path.write_text(json.dumps({"id": doc_id, "title": title, "text": text}) + "\n", encoding="utf-8")
-    return ingest_live(db_path, snapshots_dir, [path])
+    return ingest_live(db_path, snapshots_dir, [path], embedding_model)
 
 
-def publish_delta(db_path: Path | str, snapshots_dir: Path | str) -> DeltaInfo:
-    """Make the passages added since the current snapshot live, layered over it; returns what it holds."""
+def publish_delta(db_path: Path | str, snapshots_dir: Path | str, embedding_model: str | None = None) -> DeltaInfo:
+    """Make the passages added since the current snapshot live, layered over it, and hide the published
+    passages the graph no longer has (replaced by a newer version of their document); returns what it holds.
+
+    Its vectors are `embedding_model`'s (default: the bundled one), which must be the base snapshot's."""
     t0 = time.perf_counter()
     snapshots_dir = Path(snapshots_dir)
     base = Snapshot.open(snapshots_dir, verify=False, with_delta=False)
+    model = base.manifest.embedding_model
+    check_model(base.manifest, model_id(embedding_model), "a delta")
     first_pid = int(base.max_passage_id()) + 1
     con = db.connect(db_path, read_only=False)
     try:
         rows = con.execute(
-            "SELECT id, title, doc_id, url, text FROM passages WHERE id >= ? ORDER BY id", [first_pid]
+            "SELECT id, title, doc_id, url, text, lang FROM passages WHERE id >= ? ORDER BY id", [first_pid]
         ).fetchall()
         vocab = con.execute(
             "SELECT id, key, surface, kind, count FROM nodes WHERE id >= ? ORDER BY id", [len(base.vocab)]
         ).fetchall()
+        con.register("_published", {"id": np.asarray(base.passage_ids(), dtype=np.int64)})
+        try:
+            removed = [
+                i
+                for (i,) in con.execute(
+                    "SELECT id FROM _published WHERE id NOT IN (SELECT id FROM passages) ORDER BY id"
+                ).fetchall()
+            ]
+        finally:
+            con.unregister("_published")
     finally:
         con.close()
-    passages = [{"id": i, "title": t, "doc_id": d, "url": u, "text": x} for i, t, d, u, x in rows]
-    vectors = embed_texts([passage_embed_text(p["title"], p["text"]) for p in passages], progress=False)
+    passages = [{"id": i, "title": t, "doc_id": d, "url": u, "text": x, "lang": g} for i, t, d, u, x, g in rows]
+    texts = [passage_embed_text(p["title"], p["text"]) for p in passages]
+    vectors = embed_texts(texts, progress=False, model=model)
     tmp = snapshots_dir / f".tmp-delta-{secrets.token_hex(6)}"
     tmp.mkdir()
     try:
         doc = {
             "base_version": base.version,
+            "embedding_model": model,
+            "removed": removed,
             "passages": passages,
             "vocab": [[i, k, s, kind, int(c or 0)] for i, k, s, kind, c in vocab],
         }
@@ -97,4 +127,4 @@ def publish_delta(db_path: Path | str, snapshots_dir: Path | str) -> DeltaInfo:
     for old in snapshots_dir.glob("delta-v*"):  # earlier deltas: superseded (this one holds them too)
         if old.name != final.name:
             shutil.rmtree(old, ignore_errors=True)
-    return DeltaInfo(base.version, len(passages), len(vocab), round(time.perf_counter() - t0, 3))
+    return DeltaInfo(base.version, len(passages), len(vocab), round(time.perf_counter() - t0, 3), len(removed))

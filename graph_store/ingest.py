@@ -1,8 +1,10 @@
 """Ingest: documents → passages → tokens → recounted edges, in one DuckDB transaction.
 
 Everything is parsed before anything is written; the write is a single transaction, so a bad input or a
-kill -9 leaves the graph exactly as it was. Documents are identified by a content hash, so ingesting the
-same input twice changes nothing.
+kill -9 leaves the graph exactly as it was. A document with a stable identity (`Document.key`: a file by
+its path, a JSONL line by its id, a note by its vault-relative path) is replaced by its new version, in
+the same transaction (its curated edits are kept: they are replayed on the recount); one without is
+known by its content hash. Either way, ingesting the same input twice changes nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from .counting import recount as recount_edges
 from .curation import replay
 from .db import END_ID, connect, set_stale, transaction
 from .errors import IngestError
+from .language import detect
 from .readers import READERS, Document, read_lines, read_wiki, reader_for
 
+TAG_PREFIX = "#"  # a note's tag is the concept "#tag", linked from the note
 PASSAGE_WORDS = 100  # a passage is whole sentences, cut after about this many words
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？])\s+|\n\s*\n")
 
@@ -43,6 +47,7 @@ class IngestSummary:
     new_edges: int
     seconds: float
     phases: dict[str, float] = field(default_factory=dict)  # where the time went: read, tokenize+write, count, commit
+    replaced: int = 0  # documents that were there in an older version (same key), now replaced by this one
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,7 +106,10 @@ def read_sources(
 
 
 def _doc_hash(doc: Document) -> str:
-    return hashlib.sha256(f"{doc.title or ''}\0{doc.text}".encode()).hexdigest()
+    """Content address: title and text, and a note's aliases and tags when it has any (so editing only its
+    front matter is a new version too)."""
+    meta = f"\0{doc.aliases}\0{doc.tags}" if doc.aliases or doc.tags else ""
+    return hashlib.sha256(f"{doc.title or ''}\0{doc.text}{meta}".encode()).hexdigest()
 
 
 _PASSAGE_COLUMNS = (
@@ -115,6 +123,8 @@ _PASSAGE_COLUMNS = (
     "hash",
     "doc_hash",
     "n_tokens",
+    "lang",
+    "doc_key",
 )
 
 
@@ -150,29 +160,94 @@ class _Vocab:
         return node
 
 
-def _write(
-    con: duckdb.DuckDBPyConnection, sources: list[_Source], progress: Progress | None
-) -> tuple[int, int, int, int, int]:
-    known = {h for (h,) in con.execute("SELECT DISTINCT doc_hash FROM passages").fetchall()}
+class _Known:
+    """What the graph holds already: keyed documents by key (→ content hash), keyless ones by content."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.keys = dict(
+            con.execute("SELECT DISTINCT doc_key, doc_hash FROM passages WHERE doc_key IS NOT NULL").fetchall()
+        )
+        self.keyless = {
+            h for (h,) in con.execute("SELECT DISTINCT doc_hash FROM passages WHERE doc_key IS NULL").fetchall()
+        }
+
+    def verdict(self, doc: Document, h: str) -> str:
+        """ "skip" (held already), "adopt" (held from before keys: give it its key), "replace" or "add"."""
+        if doc.key is not None and doc.key in self.keys:
+            return "skip" if self.keys[doc.key] == h else "replace"
+        if h in self.keyless or (doc.key is None and h in self.keys.values()):
+            return "adopt" if doc.key is not None else "skip"
+        return "add"
+
+
+def _remove(con: duckdb.DuckDBPyConnection, keys: list[str], surfaces: defaultdict) -> int:
+    """Delete the documents under `keys` (passages, tokens, links, front-matter aliases); returns passages.
+
+    Their written forms are counted back out of `surfaces`; their edges go at the recount that follows."""
+    if not keys:
+        return 0
+    rows = con.execute(
+        "SELECT id, text FROM passages WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))", [keys]
+    ).fetchall()
+    ids = [pid for pid, _ in rows]
+    forms = {(k, kind): i for i, k, kind in con.execute("SELECT id, key, kind FROM nodes").fetchall()}
+    for _, chunk in rows:
+        for tok in textmod.split(chunk):
+            if (node := forms.get((tok.key, tok.kind))) is not None:
+                surfaces[(node, tok.surface)][0] -= 1
+    for table, col in (("tokens", "passage_id"), ("links", "passage_id"), ("passages", "id")):
+        con.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT unnest(?::INTEGER[]))", [ids])
+    con.execute("DELETE FROM aliases WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))", [keys])
+    return len(ids)
+
+
+def _write(con: duckdb.DuckDBPyConnection, sources: list[_Source], progress: Progress | None) -> dict[str, int]:
+    known = _Known(con)
     vocab = _Vocab(con)
-    pid = (con.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1
-    passages, links = [], []
+    passages, links, aliases = [], [], []
     surfaces: defaultdict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])  # → [count, inside]
     tokens: list[tuple[int, int, int, int]] = []
-    n_docs = skipped = n_words = 0
-    task = progress.add_task("tokenizing", total=sum(len(s.docs) for s in sources)) if progress else None
+    n = dict.fromkeys(("documents", "skipped", "replaced", "words"), 0)
+    plan: list[tuple[_Source, list[tuple[Document, str]]]] = []
+    replaced: list[str] = []
+    last = {doc.key: id(doc) for src in sources for doc in src.docs if doc.key is not None}
     for src in sources:
         fresh = []
         for doc in src.docs:
+            if doc.key is not None and last[doc.key] != id(doc):  # a later version comes in this same ingest
+                n["skipped"] += 1
+                continue
             h = _doc_hash(doc)
-            if h in known:
-                skipped += 1
+            verdict = known.verdict(doc, h)
+            if verdict in ("skip", "adopt"):
+                n["skipped"] += 1
+                if verdict == "adopt":  # an unchanged document from before keys: it is this one
+                    con.execute("UPDATE passages SET doc_key = ? WHERE doc_hash = ? AND doc_key IS NULL", [doc.key, h])
+                    known.keys[doc.key] = h
+                continue
+            if verdict == "replace":
+                replaced.append(doc.key)
+            if doc.key is not None:
+                known.keys[doc.key] = h
             else:
-                known.add(h)
-                fresh.append((doc, h))
+                known.keyless.add(h)
+            fresh.append((doc, h))
+        plan.append((src, fresh))
+    n["replaced"] = len(replaced)
+    pid = (con.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1  # ids are never reused
+    _remove(con, replaced, surfaces)
+    for _, fresh in plan:  # titles and aliases first, so a link to a note's alias finds the note
+        for doc, _ in fresh:
+            if doc.title and (doc.links or doc.aliases or doc.tags):
+                me = vocab.id(textmod.fold(doc.title), doc.title, "concept")
+                for alias in doc.aliases:
+                    vocab.ids.setdefault((textmod.fold(alias), "concept"), me)
+                    aliases.append((textmod.fold(alias), "concept", me, doc.key))
+    task = progress.add_task("tokenizing", total=sum(len(s.docs) for s in sources)) if progress else None
+    for src, fresh in plan:
+        if progress:
+            progress.advance(task, len(src.docs) - len(fresh))
         if not fresh:
-            if progress:
-                progress.advance(task, len(src.docs))
             continue
         sid = (con.execute("SELECT max(id) FROM sources").fetchone()[0] or 0) + 1
         con.execute(
@@ -180,8 +255,9 @@ def _write(
             [sid, src.name, src.kind, src.location],
         )
         for doc, h in fresh:
-            n_docs += 1
+            n["documents"] += 1
             first_pid = pid
+            lang = doc.lang or detect(doc.text)
             for ord_, chunk in enumerate(chunk_passages(doc.text)):
                 toks = textmod.split(chunk)
                 sents = textmod.sentences(toks)
@@ -192,14 +268,16 @@ def _write(
                     seen[1] += pos > 0 and sents[pos - 1] == sent  # not the first word of a sentence
                     tokens.append((pid, pos, node, sent))
                 tokens.append((pid, len(toks), END_ID, sents[-1] if sents else 0))
-                n_words += sum(t.is_word for t in toks)
+                n["words"] += sum(t.is_word for t in toks)
                 chash = hashlib.sha256(chunk.encode()).hexdigest()
-                passages.append((pid, sid, doc.doc_id, doc.title, doc.url, ord_, chunk, chash, h, len(toks)))
+                passages.append(
+                    (pid, sid, doc.doc_id, doc.title, doc.url, ord_, chunk, chash, h, len(toks), lang, doc.key)
+                )
                 pid += 1
-            if doc.links and doc.title:
+            if doc.title and (doc.links or doc.tags) and first_pid < pid:
                 me = vocab.id(textmod.fold(doc.title), doc.title, "concept")
-                for target in doc.links:
-                    links.append((first_pid, me, vocab.id(textmod.fold(target), target, "concept")))
+                targets = [*doc.links, *(TAG_PREFIX + tag for tag in doc.tags)]
+                links.extend((first_pid, me, vocab.id(textmod.fold(t), t, "concept")) for t in targets)
             if progress:
                 progress.advance(task)
     if progress:
@@ -214,7 +292,8 @@ def _write(
         [(n, s, c, inside) for (n, s), (c, inside) in surfaces.items()],
     )
     _insert(con, "links", ("passage_id", "src", "dst"), links)
-    return n_docs, skipped, len(passages), n_words, len(vocab.new)
+    _insert(con, "aliases", ("key", "kind", "node_id", "doc_key"), aliases)
+    return n | {"passages": len(passages), "new_nodes": len(vocab.new)}
 
 
 def ingest_paths(
@@ -242,12 +321,13 @@ def ingest_paths(
             with transaction(con):
                 console.print(f"ingest: tokenizing {sum(len(s.docs) for s in sources)} documents")
                 t = time.perf_counter()
-                docs, skipped, n_passages, words, new_nodes = _write(con, sources, bar)
+                n = _write(con, sources, bar)
                 phases["tokenize_write"] = time.perf_counter() - t
-                if docs and not recount:
+                changed = n["documents"] or n["replaced"]
+                if changed and not recount:
                     set_stale(con, True)
-                elif docs:
-                    console.print(f"ingest: counting edges over {n_passages} new passages")
+                elif changed:
+                    console.print(f"ingest: counting edges over {n['passages']} new passages")
                     bar.add_task("counting edges", total=None)
                     t = time.perf_counter()
                     recount_edges(con)
@@ -260,12 +340,13 @@ def ingest_paths(
     finally:
         con.close()
     return IngestSummary(
-        docs,
-        skipped,
-        n_passages,
-        words,
-        new_nodes,
+        n["documents"],
+        n["skipped"],
+        n["passages"],
+        n["words"],
+        n["new_nodes"],
         edges_after - edges_before,
         round(time.perf_counter() - start, 3),
         {k: round(v, 3) for k, v in phases.items()},
+        n["replaced"],
     )

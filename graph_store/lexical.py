@@ -2,7 +2,9 @@
 
 A dense model (all-MiniLM) does not know a made-up name, so it cannot find a passage by it; BM25 weighs
 exactly those rare words most. Terms are the house splitter's folded keys (any script, CJK one character
-a term), function words left out. `bm25s` builds the index at publish and stores it in the snapshot as
+a term), function words of the passage's language left out, stemmed (Snowball) where the language has a
+stemmer, so "карту" finds "карта"; a question is stemmed in its own language, told among the languages
+the index holds (`language.py`). `bm25s` builds the index at publish and stores it in the snapshot as
 plain arrays (no pickle), memory-mapped when read. A live delta's few passages are scored with the
 published index's statistics (document frequencies, passage count, mean length), so their scores are on
 the same scale as the published ones and the two lists merge by score.
@@ -10,6 +12,7 @@ the same scale as the published ones and the two lists merge by score.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .stopwords import STOPWORDS
+from .language import detect, function_words, stems
 from .text import split
 
 FOLDER = "lexical"  # inside a snapshot version
@@ -25,30 +28,38 @@ STATS = "stats.json"
 K1, B = 1.5, 0.75  # bm25s' defaults (method "lucene"), restated here for scoring a delta's passages
 
 
-def terms(text: str) -> list[str]:
-    """What BM25 counts: folded word and number keys, no function words; a possessive counts as its owner
-    ("Austen's" is "austen")."""
+def terms(text: str, lang: str | None = None) -> list[str]:
+    """What BM25 counts: folded word and number keys less the function words of `lang`, stemmed in `lang`;
+    a possessive counts as its owner ("Austen's" is "austen")."""
+    drop = function_words(lang)
     keys = (_owner(t.key) for t in split(text) if t.kind != "punct")
-    return [k for k in keys if k not in STOPWORDS]
+    return stems([k for k in keys if k not in drop], lang)
+
+
+@functools.lru_cache(maxsize=512)
+def query_language(text: str, langs: tuple[str, ...]) -> str | None:
+    """The language a question is stemmed in: told among the index's languages (None: it has none)."""
+    return detect(text, langs) if langs else None
 
 
 def _owner(key: str) -> str:
     return key[:-2] if len(key) > 3 and key[-2:] in ("'s", "’s") else key
 
 
-def build(texts: list[str], folder: Path) -> None:
-    """Index the published passages (row i = the i-th passage of the snapshot) into `folder`."""
+def build(texts: list[str], langs: list[str | None], folder: Path) -> None:
+    """Index the published passages (row i = the i-th passage of the snapshot, in language langs[i])."""
     import bm25s
 
-    docs = [terms(t) for t in texts]
+    docs = [terms(t, lang) for t, lang in zip(texts, langs, strict=True)]
     folder.mkdir(parents=True, exist_ok=True)
+    languages = sorted({lang for lang in langs if lang})
     if not docs:
-        (folder / STATS).write_text(json.dumps({"n": 0, "avgdl": 0.0}), encoding="utf-8")
+        (folder / STATS).write_text(json.dumps({"n": 0, "avgdl": 0.0, "languages": []}), encoding="utf-8")
         return
     index = bm25s.BM25(k1=K1, b=B)
     index.index(docs, show_progress=False)
     index.save(str(folder), allow_pickle=False, show_progress=False)
-    stats = {"n": len(docs), "avgdl": float(np.mean([len(d) for d in docs]) or 1.0)}
+    stats = {"n": len(docs), "avgdl": float(np.mean([len(d) for d in docs]) or 1.0), "languages": languages}
     (folder / STATS).write_text(json.dumps(stats), encoding="utf-8")
 
 
@@ -58,6 +69,7 @@ class LexicalIndex:
     def __init__(self, folder: Path) -> None:
         stats = json.loads((folder / STATS).read_text(encoding="utf-8"))
         self.n, self.avgdl = int(stats["n"]), float(stats["avgdl"])
+        self.languages: tuple[str, ...] = tuple(stats.get("languages", ()))  # none: built before languages
         self._index = None
         if self.n:
             import bm25s
@@ -68,8 +80,14 @@ class LexicalIndex:
             self._vocab: dict[str, int] = self._index.vocab_dict
         self._delta: list[tuple[int, Counter, int]] = []  # (passage id, term counts, length)
 
-    def add_delta(self, passages: list[tuple[int, str]]) -> None:
-        self._delta = [(pid, Counter(ts), len(ts)) for pid, text in passages for ts in [terms(text)]]
+    def add_delta(self, passages: list[tuple[int, str, str | None]]) -> None:
+        """A live delta's (passage id, text, language); its languages join the ones questions are told among."""
+        self._delta = [(pid, Counter(ts), len(ts)) for pid, text, lang in passages for ts in [terms(text, lang)]]
+        self.languages = tuple(sorted(set(self.languages) | {lang for _, _, lang in passages if lang}))
+
+    def query_terms(self, text: str) -> list[str]:
+        """A question's terms, in its language as told among the index's."""
+        return terms(text, query_language(text, self.languages))
 
     def idf(self, term: str) -> float:
         """Lucene's idf with the published statistics; a term the snapshot never saw is as rare as can be."""
@@ -77,15 +95,17 @@ class LexicalIndex:
         n = self.n + len(self._delta)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def rare(self, term: str, at_most: int = 3) -> bool:
-        """Seen in at most `at_most` passages: a name, not a topic word."""
+    def rare(self, term: str, at_most: int = 3, share: float = 0.01) -> bool:
+        """Seen in at most `at_most` passages, and in at most `share` of them: a name, not a topic word (in a
+        small vault of a few dozen passages, every other word is in only a few)."""
         df = int(self._df[self._vocab[term]]) if self._index is not None and term in self._vocab else 0
-        return df + sum(1 for _, counts, _ in self._delta if term in counts) <= at_most
+        df += sum(1 for _, counts, _ in self._delta if term in counts)
+        return df <= max(1.0, min(at_most, share * (self.n + len(self._delta))))
 
     def search(self, text: str, k: int) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
         """(score, row) of the best published passages and (score, passage id) of the best delta ones,
         each best first, only those sharing a term with `text`."""
-        query = terms(text)
+        query = self.query_terms(text)
         rows: list[tuple[float, int]] = []
         known = [t for t in query if self._index is not None and t in self._vocab]
         if known and k > 0:

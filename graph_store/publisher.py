@@ -28,24 +28,44 @@ from . import db, lexical
 from .counting import recount
 from .curation import replay
 from .db import KEYED
-from .embeddings import DIM, MODEL_NAME, ensure_embeddings, passage_vectors
+from .embeddings import MODEL_NAME, ensure_embeddings, languages, model_id, passage_vectors
 from .errors import GraphStoreError, NotFoundError
-from .snapshot_format import CSR_RELS, FIELDS, PROV, VERSION_RE, Manifest, drop_delta, version_name
+from .snapshot_format import (
+    BOTH,
+    CSR_RELS,
+    FIELDS,
+    IN,
+    LINK_DIR,
+    OUT,
+    PROV,
+    VERSION_RE,
+    Manifest,
+    drop_delta,
+    version_name,
+)
 
 _PROV_SQL = ", ".join(f"coalesce(list_sort(passages)[{i + 1}], -1)::INT AS p{i}" for i in range(PROV))
 _COLS = f"dst::INT AS indices, weight::FLOAT AS weight, count::BIGINT AS count, {_PROV_SQL}"
-# The table holds a link in the direction it was written; a snapshot answers both (max weight wins).
-_LINK_SQL = """
-    SELECT * FROM (
-        SELECT src, dst, weight, count, passages FROM edges WHERE rel = 'link'
+# The table holds a link in the direction it was written; a snapshot answers both (max weight wins), and
+# `link.dir` says which way each row was written: OUT (src links to dst), IN (dst links to src), or both.
+_LINK_SQL = f"""
+    SELECT * EXCLUDE (d), bit_or(d) OVER (PARTITION BY src, dst) AS dir FROM (
+        SELECT src, dst, weight, count, passages, CASE WHEN src = dst THEN {BOTH} ELSE {OUT} END AS d
+        FROM edges WHERE rel = 'link'
         UNION ALL
-        SELECT dst, src, weight, count, passages FROM edges WHERE rel = 'link' AND src <> dst)
+        SELECT dst, src, weight, count, passages, {IN} FROM edges WHERE rel = 'link' AND src <> dst)
     QUALIFY row_number() OVER (PARTITION BY src, dst ORDER BY weight DESC, count DESC) = 1"""
 
 
-def publish(db_path: Path | str, snapshots_dir: Path | str, progress: bool = True) -> Manifest:
-    """Compile the graph into the next version folder and make it current; returns its manifest."""
+def publish(
+    db_path: Path | str, snapshots_dir: Path | str, progress: bool = True, embedding_model: str | None = None
+) -> Manifest:
+    """Compile the graph into the next version folder and make it current; returns its manifest.
+
+    Its passage vectors are all `embedding_model`'s (default: the bundled MiniLM); switching models is a
+    full publish, which embeds every passage with the new one (a delta never mixes them)."""
     db_path, snapshots_dir = Path(db_path), Path(snapshots_dir)
+    model = model_id(embedding_model)
     if not db_path.exists():
         raise GraphStoreError(f"{db_path}: no graph yet; run `overlay graph ingest` first")
     snapshots_dir.mkdir(parents=True, exist_ok=True)
@@ -62,21 +82,22 @@ def publish(db_path: Path | str, snapshots_dir: Path | str, progress: bool = Tru
                     recount(con)
                     replay(con)
                     db.set_stale(con, False)
-            ensure_embeddings(con, progress=progress)
+            ensure_embeddings(con, progress=progress, model=model)
         finally:
             con.close()
         tmp = snapshots_dir / f".tmp-{secrets.token_hex(6)}"
         tmp.mkdir()
         try:
             with console.status("compiling snapshot"), _reader(db_path) as con:
-                counts, content_hash = _compile(con, tmp)
+                counts, content_hash = _compile(con, tmp, model)
             manifest = Manifest(
                 version=max(published_versions(snapshots_dir), default=0) + 1,
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 counts=counts,
                 files={p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()},
                 graph_hash=content_hash,
-                embedding_model=MODEL_NAME,
+                embedding_model=model,
+                embedding_languages=list(langs) if (langs := languages(model)) else None,
             )
             (tmp / "manifest.json").write_text(manifest.to_json())
             for p in sorted(tmp.rglob("*"), reverse=True):  # files, then their folders
@@ -105,7 +126,7 @@ def _reader(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
-def _compile(con: duckdb.DuckDBPyConnection, out: Path) -> tuple[dict, str]:
+def _compile(con: duckdb.DuckDBPyConnection, out: Path, model: str = MODEL_NAME) -> tuple[dict, str]:
     """Write every array and index file into `out`; returns (counts, graph hash) for the manifest."""
     n_rows = con.execute(
         "SELECT greatest((SELECT max(id) FROM nodes), (SELECT max(greatest(src, dst)) FROM edges), 0) + 1"
@@ -113,7 +134,12 @@ def _compile(con: duckdb.DuckDBPyConnection, out: Path) -> tuple[dict, str]:
     edges: dict[str, int] = {}
     for rel in CSR_RELS:
         source = _LINK_SQL if rel == "link" else f"SELECT * FROM edges WHERE rel = '{rel}'"
-        cols = _fetch(con, f"SELECT src::BIGINT AS row_key, {_COLS} FROM ({source}) ORDER BY src, weight DESC, dst")
+        extra = ", dir::INT8 AS dir" if rel == "link" else ""
+        cols = _fetch(
+            con, f"SELECT src::BIGINT AS row_key, {_COLS}{extra} FROM ({source}) ORDER BY src, weight DESC, dst"
+        )
+        if rel == "link":
+            np.save(out / LINK_DIR, cols.pop("dir"))
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(cols.pop("row_key"), minlength=n_rows), out=indptr[1:])
         edges[rel] = _save_rel(out, rel, indptr, cols)
@@ -139,19 +165,23 @@ def _compile(con: duckdb.DuckDBPyConnection, out: Path) -> tuple[dict, str]:
         separators=(",", ":"),
     )
 
-    rows = con.execute("SELECT id, title, doc_id, url, text FROM passages ORDER BY id").fetchall()
+    rows = con.execute("SELECT id, title, doc_id, url, text, lang FROM passages ORDER BY id").fetchall()
     offsets = [0]
     with open(out / "passages.bin", "wb") as f:
-        for pid, title, doc_id, url, text in rows:
-            rec = {"id": pid, "title": title, "doc_id": doc_id, "url": url, "text": text}
+        for pid, title, doc_id, url, text, lang in rows:
+            rec = {"id": pid, "title": title, "doc_id": doc_id, "url": url, "text": text, "lang": lang}
             offsets.append(offsets[-1] + f.write(json.dumps(rec, ensure_ascii=False).encode()))
     np.save(out / "passages.offsets.npy", np.array(offsets, dtype=np.int64))
-    ids, vecs = passage_vectors(con)
+    ids, vecs = passage_vectors(con, model)
     if ids.tolist() != [r[0] for r in rows]:
         raise GraphStoreError("passages changed while publishing: publish again")
     np.save(out / "passages.ids.npy", ids)
-    lexical.build([f"{title} {text}" if title else text for _, title, _, _, text in rows], out / lexical.FOLDER)
-    index = faiss.IndexFlatIP(DIM)
+    lexical.build(
+        [f"{title} {text}" if title else text for _, title, _, _, text, _ in rows],
+        [lang for *_, lang in rows],
+        out / lexical.FOLDER,
+    )
+    index = faiss.IndexFlatIP(vecs.shape[1])
     index.add(vecs)
     faiss.write_index(index, str(out / "passages.faiss"))
     counts = {"nodes": sum(v is not None for v in vocab), "passages": len(rows), "edges": edges}

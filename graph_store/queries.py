@@ -27,6 +27,7 @@ class NeighborRow:
     curated: bool
     n_passages: int
     via: str | None = None  # next2: the word before, which with the asked word keys the edge
+    direction: str = "out"  # "out": the asked word → this one; "in": this one → the asked word (a backlink)
     provenance: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,25 +62,49 @@ def _provenance(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[dict[str
     return [{"passage_id": i, "title": t, "snippet": s} for i, t, s in rows]
 
 
-def neighbors(con: duckdb.DuckDBPyConnection, word: str, rel: str | None = None, top: int = 10) -> list[NeighborRow]:
-    """Strongest out-neighbours of a word, per relation, each with a sample of the passages behind it."""
+DIRECTIONS = ("out", "in", "both")
+
+
+def default_direction(rel: str | None) -> str:
+    """Links are read both ways (a backlink is what a vault user looks for first); a sequence out."""
+    return "both" if rel == "link" else "out"
+
+
+def neighbors(
+    con: duckdb.DuckDBPyConnection, word: str, rel: str | None = None, top: int = 10, direction: str | None = None
+) -> list[NeighborRow]:
+    """Strongest neighbours of a word, per relation, each with a sample of the passages behind it.
+
+    `direction`: "out" (edges from the word), "in" (edges to it: for a note, the notes that link to it) or
+    "both"; by default both for links and out for the others (`default_direction`)."""
     if rel is not None and rel not in RELATIONS:
         raise GraphStoreError(f"unknown relation {rel!r}; expected one of {', '.join(RELATIONS)}")
+    if direction is not None and direction not in DIRECTIONS:
+        raise GraphStoreError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
     node = resolve(con, word)  # raises NotFoundError for an unknown word
-    # A word and the concept (note title) of the same name are one name to a user: ask both.
-    nodes = [i for (i,) in con.execute("SELECT id FROM nodes WHERE key = ?", [fold(word.strip())]).fetchall()]
-    nodes = nodes or [node]  # a merged-away name: its alias
+    # A word, the concept (note title) of the same name and what an alias names are one name to a user.
+    key = fold(word.strip())
+    nodes = [i for (i,) in con.execute("SELECT id FROM nodes WHERE key = ?", [key]).fetchall()]
+    nodes += [i for (i,) in con.execute("SELECT node_id FROM aliases WHERE key = ?", [key]).fetchall()]
+    nodes = sorted(set(nodes)) or [node]
     out: list[NeighborRow] = []
     for r in [rel] if rel else list(RELATIONS):
-        rows = con.execute(
-            """SELECT n.key, n.surface, n.kind, e.weight, e.count, e.curated, e.n_passages, e.passages, c.surface
-            FROM edges e JOIN nodes n ON n.id = e.dst LEFT JOIN nodes c ON c.id = e.ctx
-            WHERE e.rel = ? AND e.src IN (SELECT unnest(?::INTEGER[]))
-            ORDER BY e.weight DESC, e.count DESC, n.key LIMIT ?""",
-            [r, nodes, top],
-        ).fetchall()
-        for key, surface, kind, w, cnt, cur, npass, ps, via in rows:
-            out.append(NeighborRow(key, surface, kind, r, w, cnt, cur, npass, via, _provenance(con, list(ps))))
+        way = direction or default_direction(r)
+        for d, near, far in (("out", "src", "dst"), ("in", "dst", "src")):
+            if way not in (d, "both"):
+                continue
+            loops = "AND e.src <> e.dst" if d == "in" else ""  # a self-link is listed once, going out
+            rows = con.execute(
+                f"""SELECT n.key, n.surface, n.kind, e.weight, e.count, e.curated, e.n_passages, e.passages,
+                       c.surface
+                FROM edges e JOIN nodes n ON n.id = e.{far} LEFT JOIN nodes c ON c.id = e.ctx
+                WHERE e.rel = ? AND e.{near} IN (SELECT unnest(?::INTEGER[])) {loops}
+                ORDER BY e.weight DESC, e.count DESC, n.key LIMIT ?""",
+                [r, nodes, top],
+            ).fetchall()
+            for k, surface, kind, w, cnt, cur, npass, ps, via in rows:
+                prov = _provenance(con, list(ps))
+                out.append(NeighborRow(k, surface, kind, r, w, cnt, cur, npass, via, d, prov))
     return out
 
 

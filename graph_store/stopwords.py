@@ -1,4 +1,6 @@
-"""Function words left out of `assoc` co-occurrence: they go with everything, so they explain nothing."""
+"""The house's function words, English and Russian (NLTK's Russian list plus question and modal words):
+left out of lexical terms and `assoc` co-occurrence whatever the passage's language, because they go with
+everything and so explain nothing. Other languages add bm25s' lists (`language.py`)."""
 
 from __future__ import annotations
 
@@ -19,5 +21,7 @@ STOPWORDS = frozenset(
     почти мой тем чтобы нее были куда зачем всех никогда можно при наконец два об другой хоть после над
     больше тот через эти нас про всего них какая много разве три эту моя впрочем хорошо свою этой перед
     иногда лучше чуть том нельзя такой им более всегда конечно всю между это
+    сколько какие каков какова каково каковы нужно нужен нужна нужны должен должна должно должны который
+    которая которое которые которых которой также очень чему кого ком весь вся всё свой своя своё свои
     """.split()
 )

@@ -9,8 +9,10 @@ Copying follows the LLM's own words into a passage, weighted by how much meaning
 on a function word or on a word the question itself holds ("… was the first president of the United
 States" matched on "States") counts `function_match`, unless the copy is already under way. At the start
 a passage's first word opens the answer only if the question names it (an article's opening is no answer
-to "Who painted X?"); within one sentence every copy comes from one document, so two people's facts are
-not stitched into one sentence.
+to "Who painted X?"), and so may the start of its later sentence that holds most of the question (at
+least `sentence_opening` of it: deep in a long note, the answer is where the question's words are);
+within one sentence every copy comes from one document, so two people's facts are not stitched into one
+sentence.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graph_store import END_ID, SENTENCE_END, STOPWORDS, Snapshot, split
+from graph_store import END_ID, SENTENCE_END, STOPWORDS, Asked, Snapshot, split
 
 from .config import RuntimeConfig
 from .lexicon import Lexicon
@@ -43,6 +45,7 @@ class Passage:
     where: dict[int, list[int]] = field(default_factory=dict)
     doc: str = ""  # its document (copies within a sentence come from one)
     meaning: list[float] = field(default_factory=list)  # per position: 1, or function_match (function/echo)
+    opening: tuple[int, float] | None = None  # (position, share of the question) of its best sentence's start
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Accumulator:
             if node is not None and tok.kind != "punct":
                 self._activate(node, 1.0, "prompt")
                 self.asked.add(node)
+        asked = Asked.of(self.snap, prompt) if hits else None
         for rank, hit in enumerate(hits):
             rho = cfg.rho[rank] if rank < len(cfg.rho) else cfg.rho[-1] * 0.5
             tokens = split(hit.text)
@@ -101,8 +105,9 @@ class Accumulator:
             ]
             doc = hit.doc_id or hit.title or f"#{hit.id}"
             surfaces = [t.surface for t in tokens]
+            opening = _best_sentence(tokens, asked, getattr(hit, "lang", None)) if asked else None
             self.passages.append(
-                Passage(hit.id, rank, rho, hit.title, hit.text, nodes, surfaces, dict(where), doc, meaning)
+                Passage(hit.id, rank, rho, hit.title, hit.text, nodes, surfaces, dict(where), doc, meaning, opening)
             )
         if cfg.spread > 0:
             self._spread()
@@ -144,9 +149,11 @@ class Accumulator:
             rho = p.rho
             if self.sentence_doc is not None and p.doc != self.sentence_doc:
                 continue
-            if not tail:  # the first step: a passage opens the answer only on a word the question names
-                if p.nodes and p.nodes[0] in self.asked:
+            if not tail:  # the first step: a passage opens the answer on a word the question names, or
+                if p.nodes and p.nodes[0] in self.asked:  # where its sentence holding most of the question starts
                     self._copy(copy, copy_from, p, 0, rho * self.config.copy_opening, 0)
+                if p.opening is not None and p.opening[1] >= self.config.sentence_opening:
+                    self._copy(copy, copy_from, p, p.opening[0], rho * self.config.copy_opening * p.opening[1], 0)
                 continue
             for pos in p.where.get(tail[-1], ()):
                 length = 1
@@ -206,3 +213,17 @@ class Accumulator:
         pid, pos, _ = source
         p = self.passage(pid)
         return list(zip(p.nodes[pos + 1 : pos + 1 + max_words], p.surfaces[pos + 1 : pos + 1 + max_words], strict=True))
+
+
+def _best_sentence(tokens: list, asked: Asked, lang: str | None) -> tuple[int, float] | None:
+    """(start position, share of the question) of the passage sentence, after its first, that holds the
+    most of what is asked; None when the passage has one sentence (its start is the opening rule's)."""
+    starts = [0] + [i + 1 for i, t in enumerate(tokens[:-1]) if t.surface in SENTENCE_END]
+    best: tuple[int, float] | None = None
+    for a, b in zip(starts, [*starts[1:], len(tokens)], strict=True):
+        if a == 0 or a >= len(tokens) or tokens[a].kind == "punct":
+            continue
+        share = asked.share(" ".join(t.surface for t in tokens[a:b]), lang)
+        if share > 0 and (best is None or share > best[1]):
+            best = (a, share)
+    return best

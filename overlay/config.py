@@ -69,11 +69,27 @@ class RuntimeConfig(BaseModel):
     copy_opening: float = Field(
         1.0, ge=0.0, description="copy weight of a passage's first word at the start (only if the question names it)"
     )
+    sentence_opening: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.01,
+        description="share of the question a later passage sentence must hold to open the answer at its start "
+        "(> 1: never)",
+    )
     brevity: bool = Field(
         True, description="stop where the prompt asks (one word, yes or no, in one sentence, keep it short)"
     )
     passages_in_prompt: int = Field(2, ge=0, le=5, description="top passages also put in the LLM prompt (hybrid)")
     beta: float = Field(2.0, ge=0.0, description="weight of the graph score g(c) against log P_llm(c | x)")
+    llm_languages: list[str] = Field(
+        ["en"], description="languages the selector model writes well (ISO 639-1; SmolLM2: English only)"
+    )
+    llm_foreign: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="weight of log P_llm in a question of another language: there the graph's copy carries it",
+    )
     w_activation: float = Field(0.5, description="g part: activation of prompt/passage words")
     activation_written: float = Field(0.4, ge=0.0, le=1.0, description="activation kept by a word once written")
     spread: float = Field(0.3, ge=0.0, description="share of activation spread one hop over assoc/link edges")

@@ -32,13 +32,13 @@ def scratch_workspace(ws: Workspace, into: Path) -> Workspace:
     shutil.copy2(ws.graph_db, into / "graph.duckdb")
     os.symlink(snap.path.resolve(), into / "snapshots" / snap.path.name)
     os.symlink(snap.path.name, into / "snapshots" / "current")
-    return Workspace(home=into)
+    return Workspace(home=into, embedding_model=ws.embedding_model)
 
 
 def make_live(ws: Workspace, fact: str, rt: Runtime) -> tuple[Runtime, float]:
     """Ingest one fact and serve it at once; returns the runtime that can use it and the seconds it took."""
     t = time.perf_counter()
-    add_text_live(ws.graph_db, ws.snapshots, fact, ws.home)
+    add_text_live(ws.graph_db, ws.snapshots, fact, ws.home, embedding_model=ws.embedding_model)
     live = Runtime(Snapshot.open(ws.snapshots, verify=False), rt.backend, rt.config, base=rt.lexicon.published())
     return live, time.perf_counter() - t
 

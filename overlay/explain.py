@@ -31,7 +31,12 @@ def explain_steps(trace: dict[str, Any], first: int = 0, last: int | None = None
     blocks: list[Any] = [
         Text(
             f"answer {trace['id']} · snapshot v{trace['snapshot_version']} · model {trace['model_id']} · β = {beta}"
-            + (f" · trust {trace['trust']:.2f}" if trace.get("trust") is not None else ""),
+            + (f" · trust {trace['trust']:.2f}" if trace.get("trust") is not None else "")
+            + (
+                f" · llm weight {trace['llm_weight']:.2f} ({trace.get('language')}: not a language of the selector)"
+                if (trace.get("llm_weight") or 1.0) < 1.0
+                else ""
+            ),
             style="bold",
         )
     ]

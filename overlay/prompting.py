@@ -63,6 +63,8 @@ def prepare(
     lex = lexicon.with_words(list(unknown.values()))
     hits = search(snap, question, cfg.retrieval_k, cfg.lexical_weight) if cfg.retrieval_k else []
     evidence = trust.weigh(hits, cfg)
+    evidence.language = snap.language_of(question)
+    evidence.llm_weight = trust.llm_weight(evidence.language, cfg)
     used = evidence.hits
     llm_prompt: Prompt = prompt
     if cfg.chat and cfg.passages_in_prompt and used:

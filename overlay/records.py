@@ -63,6 +63,8 @@ class Answer:
     adapter_verified: bool | None = None
     adapter_checksum: str | None = None  # of its files (the manifest's sha256s): a replaced adapter differs
     trust: float | None = None  # how far the retrieved passages were trusted as evidence (0: the LLM chose alone)
+    llm_weight: float | None = None  # weight of the LLM's log-probs (below 1: a language it does not write well)
+    language: str | None = None  # the question's language, told among the graph's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

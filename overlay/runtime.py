@@ -244,6 +244,7 @@ class Generation:
                     "lexical": h.lexical,
                     "coverage": h.coverage,
                     "names": h.names,
+                    "dense_searched": h.dense_searched,
                     "used": any(u.id == h.id for u in state.evidence.hits),
                     "text": h.text,
                 }
@@ -265,6 +266,8 @@ class Generation:
             adapter_verified=ref.verified if ref else None,
             adapter_checksum=ref.checksum if ref else None,
             trust=state.evidence.trust,
+            llm_weight=state.evidence.llm_weight,
+            language=state.evidence.language,
         )
 
 

@@ -53,7 +53,8 @@ def score(
     llm[END_ID] = logprobs[eos].max()
     copies = prop.parts["copy"] > 0
     p_graph = float(np.exp(llm[copies].max())) if copies.any() else 0.0
-    trust = step_trust(state.evidence.trust, float(np.exp(logprobs.max())), p_graph, cfg)
+    w_llm = state.evidence.llm_weight
+    trust = step_trust(state.evidence.trust, float(np.exp(logprobs.max())), p_graph, cfg, w_llm)
     g = raw if trust == 1.0 else prop.total(cfg, trust)
     allowed = mask(state, cfg, prop)
     for word in excluded:
@@ -66,7 +67,7 @@ def score(
         allowed[END_ID] = bool(state.words)
     if only is not None:
         allowed &= only
-    return Scored(prop, llm, g, allowed, np.where(allowed, llm + cfg.beta * g, -np.inf), space, cap, trust)
+    return Scored(prop, llm, g, allowed, np.where(allowed, w_llm * llm + cfg.beta * g, -np.inf), space, cap, trust)
 
 
 def space_mask(lex: Lexicon, prev: str | None) -> np.ndarray:

@@ -53,10 +53,15 @@ MIGRATIONS = [
     ALTER TABLE answers ADD COLUMN trust DOUBLE;
     ALTER TABLE steps ADD COLUMN trust DOUBLE;
     """,
+    # 4: the question's language and how much the LLM's log-probs counted in it (NULL before: 1).
+    """
+    ALTER TABLE answers ADD COLUMN llm_weight DOUBLE;
+    ALTER TABLE answers ADD COLUMN language VARCHAR;
+    """,
 ]
 ANSWER_COLUMNS = (
     "id, prompt, text, finish_reason, config, model_id, model_checksum, adapter, snapshot_version, passages, usage, "
-    "timings, adapter_name, adapter_verified, adapter_checksum, trust"
+    "timings, adapter_name, adapter_verified, adapter_checksum, trust, llm_weight, language"
 )
 STEP_COLUMNS = (
     "answer_id, step, context_tail, chosen, n_candidates, text, delta, speculative, candidates, space, cap, "
@@ -119,7 +124,7 @@ class TraceStore:
         self.con.execute("BEGIN")
         try:
             self.con.execute(
-                f"INSERT INTO answers ({ANSWER_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                f"INSERT INTO answers ({ANSWER_COLUMNS}) VALUES ({', '.join('?' * 18)})",
                 [
                     a.id,
                     json.dumps(a.prompt),
@@ -137,6 +142,8 @@ class TraceStore:
                     a.adapter_verified,
                     a.adapter_checksum,
                     a.trust,
+                    a.llm_weight,
+                    a.language,
                 ],
             )
             if steps:  # one columnar insert: DuckDB's executemany costs ~1 ms a row

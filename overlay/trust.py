@@ -3,7 +3,8 @@
 Retrieval always returns something, relevant or not: "Hello! How are you?" finds the article on
 greetings, "What is 2+2?" the one on addition. Such passages are no evidence for an answer, and following
 them turns a chat reply into an encyclopedia lead. A passage is evidence when it is on topic (its cosine
-reaches `evidence_dense`, or it holds a name the question asks about, which a dense model may not know)
+reaches `evidence_dense`, or it holds a name the question asks about, which a dense model may not know;
+or the question's language is one the dense model does not know, when its words alone decide)
 and holds most of what is asked: its relevance is the larger of its `coverage` (idf-weighted share of
 the question's terms) and `names` (share of the question's names). A document is as relevant as its best
 passage, so an article's lead comes with the passage that matched. The answer's trust rises linearly
@@ -24,11 +25,22 @@ class Evidence:
     trust: float  # 0..1: how much the graph's evidence parts count in this answer
     hits: list  # the passages used (relevant documents), in retrieval order
     shares: list[float]  # relevance of every retrieved hit (traced)
+    llm_weight: float = 1.0  # how much the LLM's log-probs count: less in a language it does not write well
+    language: str | None = None  # the question's, as told among the graph's languages
+
+
+def llm_weight(language: str | None, cfg: RuntimeConfig) -> float:
+    """1 in a language of the selector (or an unknown one); `llm_foreign` in any other: a small model's
+    log-probs over a language it barely knows are noise, and the graph's passage is what answers."""
+    return cfg.llm_foreign if language and language != "und" and language not in cfg.llm_languages else 1.0
 
 
 def relevance(hit, cfg: RuntimeConfig) -> float:
-    """One hit's relevance to the question: 0 off topic, else the larger of coverage and names."""
-    on_topic = (hit.dense is not None and hit.dense >= cfg.evidence_dense) or hit.names > 0
+    """One hit's relevance to the question: 0 off topic, else the larger of coverage and names. Where the
+    question was searched by its words alone (its language is not the embedding model's), coverage is all
+    there is to tell by."""
+    dense_ok = hit.dense is not None and hit.dense >= cfg.evidence_dense
+    on_topic = dense_ok or hit.names > 0 or not getattr(hit, "dense_searched", True)
     return max(hit.coverage, hit.names) if on_topic else 0.0
 
 
@@ -48,9 +60,10 @@ def weigh(hits: list, cfg: RuntimeConfig) -> Evidence:
     return Evidence(trust, used, shares)
 
 
-def step_trust(trust: float, p_top: float, p_graph: float, cfg: RuntimeConfig) -> float:
+def step_trust(trust: float, p_top: float, p_graph: float, cfg: RuntimeConfig, llm: float = 1.0) -> float:
     """This step's trust: where the LLM is sure of a word the graph does not back (p_top high, p_graph
-    low), weak evidence gives way; where the graph backs the LLM's choice, nothing changes."""
-    if trust <= 0 or cfg.confidence_gate <= 0:
+    low), weak evidence gives way; where the graph backs the LLM's choice, nothing changes. The LLM's
+    sureness counts as much as its log-probs do (`llm`, the answer's LLM weight)."""
+    if trust <= 0 or cfg.confidence_gate <= 0 or llm <= 0:
         return trust
-    return trust * max(0.0, min(1.0, 1.0 - p_top + p_graph)) ** cfg.confidence_gate
+    return trust * max(0.0, min(1.0, 1.0 - p_top + p_graph)) ** (cfg.confidence_gate * llm)

@@ -23,6 +23,12 @@ class Workspace(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OVERLAY_")
 
     home: Path = Field(Path(".overlay"), description="workspace folder (env OVERLAY_HOME)")
+    embedding_model: str | None = Field(
+        None,
+        description="sentence-transformers model folder (safetensors) for passage vectors, e.g. a multilingual "
+        "one for notes not in English (env OVERLAY_EMBEDDING_MODEL; default: the bundled all-MiniLM-L6-v2); "
+        "a change takes a full `overlay graph publish`",
+    )
 
     @property
     def graph_db(self) -> Path:

@@ -86,6 +86,11 @@ class HashedEmbedder:
 
     WORD = re.compile(r"\w+")
 
+    def get_embedding_dimension(self) -> int:
+        from graph_store.embeddings import DIM
+
+        return DIM
+
     def encode(self, texts: Sequence[str], **_: Any) -> _Vectors:
         from graph_store.embeddings import DIM
 
@@ -105,4 +110,4 @@ def use_hashed_embeddings(monkeypatch: pytest.MonkeyPatch) -> None:
     import graph_store.embeddings
 
     embedder = HashedEmbedder()
-    monkeypatch.setattr(graph_store.embeddings, "load_model", lambda bulk=False: embedder)
+    monkeypatch.setattr(graph_store.embeddings, "load_model", lambda model=None, bulk=False: embedder)

@@ -77,6 +77,7 @@ def test_markdown_vault_russian(home: Path, cli) -> None:
         )
     )
     assert links == {
+        ("Москва", "#город"),  # its front matter's tag
         ("Москва", "Россия"),
         ("Москва", "Москва (река)"),
         ("Россия", "Москва"),
@@ -88,8 +89,8 @@ def test_markdown_vault_russian(home: Path, cli) -> None:
     assert "столица" in next_words(db, "—")
     assert not q(db, "SELECT * FROM nodes WHERE key IN ('tags', 'aliases')")
     assert next_words(db, "в") == {"европе": 1, "москве": 1, "петербурге": 1}
-    neighbors = cli_json(cli, "graph", "neighbors", "Москва", "--rel", "link")
-    assert {n["surface"] for n in neighbors} == {"Россия", "Москва (река)"}
+    neighbors = cli_json(cli, "graph", "neighbors", "Москва", "--rel", "link", "--direction", "out")
+    assert {n["surface"] for n in neighbors} == {"Россия", "Москва (река)", "#город"}
 
 
 def test_parse_note() -> None:

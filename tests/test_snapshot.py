@@ -22,7 +22,7 @@ from graph_store import (
     search,
 )
 from graph_store.db import connect
-from graph_store.embeddings import embed_texts, load_model
+from graph_store.embeddings import MODEL_NAME, embed_texts, load_model
 
 PASSAGES = [
     (1, "Paris", "Paris is the capital of France. The city lies on the river Seine."),
@@ -70,7 +70,8 @@ def build_graph(path: Path) -> Path:
     con = connect(path)
     for pid, title, text in PASSAGES:
         con.execute(
-            "INSERT INTO passages VALUES (?, 1, ?, ?, NULL, 0, ?, ?, ?, ?)",
+            "INSERT INTO passages (id, source_id, doc_id, title, url, ord, text, hash, doc_hash, n_tokens) "
+            "VALUES (?, 1, ?, ?, NULL, 0, ?, ?, ?, ?)",
             [pid, f"doc{pid}", title, text, f"h{pid}", f"d{pid}", len(text.split())],
         )
     con.executemany("INSERT INTO nodes VALUES (?, ?, ?, ?, 1)", NODES)
@@ -83,8 +84,8 @@ def build_graph(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def model():
-    load_model(bulk=True)  # both are cached per process: every test below reuses them
-    return load_model()
+    load_model(MODEL_NAME, True)  # both are cached per process (as embed_texts calls them): tests reuse them
+    return load_model(MODEL_NAME, False)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import duckdb
 import typer
@@ -52,19 +52,21 @@ def ingest(
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """Add documents to the graph: one transaction, idempotent by content hash."""
+    """Add documents to the graph, in one transaction; a new version of a known document (same file path,
+    JSONL id or vault-relative note path) replaces the old, an unchanged one is skipped."""
     ws = Workspace()
     ensure_not_served(ws)
     if live:
         if wiki or not paths:
             raise gs.GraphStoreError("--live is for small edits: give the files (not --wiki)")
-        summary, delta = gs.ingest_live(ws.graph_db, ws.snapshots, paths)
+        summary, delta = gs.ingest_live(ws.graph_db, ws.snapshots, paths, ws.embedding_model)
         data = summary.to_dict() | {"delta": delta.__dict__}
         if as_json:
             return emit_json(data)
+        replaced = f", {delta.removed} older passages hidden" if delta.removed else ""
         out.print(
-            f"live over v{delta.base_version}: {delta.passages} passages and {delta.words} new words in the delta "
-            f"({delta.seconds:.2f}s); edges are recounted at the next `overlay graph publish`"
+            f"live over v{delta.base_version}: {delta.passages} passages and {delta.words} new words in the delta"
+            f"{replaced} ({delta.seconds:.2f}s); edges are recounted at the next `overlay graph publish`"
         )
         return None
     summary = gs.ingest_paths(
@@ -79,8 +81,9 @@ def ingest(
         emit_json(summary.to_dict())
     else:
         s = summary
+        replaced = f", {s.replaced} of them new versions replacing the old" if s.replaced else ""
         out.print(
-            f"ingested {s.documents} documents ({s.skipped} already present), {s.passages} passages, "
+            f"ingested {s.documents} documents{replaced} ({s.skipped} already present), {s.passages} passages, "
             f"{s.words} words; +{s.new_nodes} nodes, {s.new_edges:+} edges in {s.seconds:.1f}s"
         )
 
@@ -109,7 +112,7 @@ def _neighbor_table(rows: list[gs.NeighborRow], title: str) -> Table:
         prov = "; ".join(f"#{p['passage_id']} {p['title'] or ''}" for p in r.provenance)
         word = f"{r.via} {r.surface}" if r.via else r.surface
         table.add_row(
-            r.rel,
+            r.rel + (" ←" if r.direction == "in" else " →"),
             word + (" *" if r.curated else ""),
             f"{r.weight:.3f}",
             str(r.count),
@@ -141,12 +144,20 @@ def show(word: str, as_json: Json = False) -> None:
 def neighbors(
     word: str,
     rel: Annotated[str | None, typer.Option(help=f"{', '.join(gs.RELATIONS)} (default: all).")] = None,
-    top: Annotated[int, typer.Option(min=1, help="How many per relation.")] = 10,
+    top: Annotated[int, typer.Option(min=1, help="How many per relation (and direction).")] = 10,
+    direction: Annotated[
+        Literal["out", "in", "both"] | None,
+        typer.Option(
+            help="out (edges from WORD), in (edges to it: a note's backlinks) or both; "
+            "default: both for link, out for the others."
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """Strongest neighbours of a word with weight, count and the passages behind each edge."""
+    """Strongest neighbours of a word (or note) with weight, count and the passages behind each edge; → goes
+    out from WORD, ← comes in (for a note: the notes that link to it)."""
     with _graph(read_only=True) as con:
-        rows = gs.neighbors(con, word, rel, top)
+        rows = gs.neighbors(con, word, rel, top, direction)
     if as_json:
         return emit_json([r.to_dict() for r in rows])
     out.print(_neighbor_table(rows, f"neighbours of {word!r}"))
@@ -313,7 +324,7 @@ def publish(as_json: Json = False) -> None:
     """Compile the graph into a new immutable snapshot and make it current (atomic swap)."""
     ws = Workspace()
     ensure_not_served(ws)
-    manifest = gs.publish(ws.graph_db, ws.snapshots, progress=not as_json)
+    manifest = gs.publish(ws.graph_db, ws.snapshots, progress=not as_json, embedding_model=ws.embedding_model)
     data = json.loads(manifest.to_json())
     if as_json:
         return emit_json(data)
