@@ -168,7 +168,11 @@ def graph_neighbors(
     for r in [rel] if rel else ROW_RELATIONS:
         way = direction or default_direction(r)
         for nid in ids:
-            for n in snap.neighbors(nid, r, top, way if r == "link" else "both"):
+            try:
+                found = snap.neighbors(nid, r, top, way if r == "link" else "both")
+            except ValueError as exc:  # a snapshot published before link directions were recorded
+                raise BadInput(str(exc), param="direction") from None
+            for n in found:
                 out.append(
                     {
                         "rel": r,
@@ -181,7 +185,7 @@ def graph_neighbors(
                     }
                 )
     out.sort(key=lambda e: -e["weight"])
-    return {"word": node["surface"], "snapshot_version": snap.version, "neighbors": out[:top] if not rel else out}
+    return {"word": node["surface"], "snapshot_version": snap.version, "neighbors": out[:top]}
 
 
 # ------------------------------------------------------------------ graph writes (API key)

@@ -51,11 +51,23 @@ MIGRATIONS: list[str] = [
     # state flags, e.g. counts_stale: passages were added without the recount (a delta edit)
     "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);",
     # a document's language (given or detected at ingest) and its stable identity (a new version under the
-    # same key replaces it); aliases a note's front matter gave carry that note's key (a merge's: NULL)
+    # same key replaces it); aliases a note's front matter gave carry that note's key (a merge's: NULL).
+    # Documents ingested before get the key their reader gives now (`readers.Document.key`), the bundled
+    # wiki its language; others' languages are detected at the next ingest (`ingest._detect_missing`).
     """
     ALTER TABLE passages ADD COLUMN lang VARCHAR;
     ALTER TABLE passages ADD COLUMN doc_key VARCHAR;
     ALTER TABLE aliases ADD COLUMN doc_key VARCHAR;
+    UPDATE passages SET doc_key = CASE
+        WHEN s.kind = 'wiki' THEN 'wiki:' || passages.doc_id
+        WHEN s.kind = 'txt' THEN 'file:' || s.location
+        WHEN s.kind = 'markdown' AND regexp_matches(lower(s.location), '[.](md|markdown)$') THEN 'file:' || s.location
+        WHEN s.kind = 'markdown' THEN 'note:' || regexp_extract(s.location, '[^/]+$') || '/' || passages.doc_id
+        WHEN s.kind = 'jsonl' AND NOT regexp_matches(passages.doc_id, ':[0-9]+$')
+            THEN 'id:' || s.location || ':' || passages.doc_id
+        END,
+        lang = CASE WHEN s.kind = 'wiki' THEN 'en' END
+    FROM sources s WHERE s.id = passages.source_id;
     """,
 ]
 

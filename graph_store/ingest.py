@@ -170,14 +170,20 @@ class _Known:
         self.keyless = {
             h for (h,) in con.execute("SELECT DISTINCT doc_hash FROM passages WHERE doc_key IS NULL").fetchall()
         }
+        self.keyed_hashes = set(self.keys.values())
 
     def verdict(self, doc: Document, h: str) -> str:
-        """ "skip" (held already), "adopt" (held from before keys: give it its key), "replace" or "add"."""
-        if doc.key is not None and doc.key in self.keys:
-            return "skip" if self.keys[doc.key] == h else "replace"
-        if h in self.keyless or (doc.key is None and h in self.keys.values()):
-            return "adopt" if doc.key is not None else "skip"
-        return "add"
+        """What to do with a document: "skip" (held already), "replace" (held in another version) or "add"."""
+        if doc.key is not None:
+            return "add" if doc.key not in self.keys else "skip" if self.keys[doc.key] == h else "replace"
+        return "skip" if h in self.keyless or h in self.keyed_hashes else "add"
+
+    def hold(self, doc: Document, h: str) -> None:
+        if doc.key is not None:
+            self.keys[doc.key] = h
+            self.keyed_hashes.add(h)
+        else:
+            self.keyless.add(h)
 
 
 def _remove(con: duckdb.DuckDBPyConnection, keys: list[str], surfaces: defaultdict) -> int:
@@ -191,19 +197,42 @@ def _remove(con: duckdb.DuckDBPyConnection, keys: list[str], surfaces: defaultdi
     ).fetchall()
     ids = [pid for pid, _ in rows]
     forms = {(k, kind): i for i, k, kind in con.execute("SELECT id, key, kind FROM nodes").fetchall()}
-    for _, chunk in rows:
-        for tok in textmod.split(chunk):
+    for _, chunk in rows:  # as `_write` counted them in
+        toks = textmod.split(chunk)
+        sents = textmod.sentences(toks)
+        for pos, (tok, sent) in enumerate(zip(toks, sents, strict=True)):
             if (node := forms.get((tok.key, tok.kind))) is not None:
-                surfaces[(node, tok.surface)][0] -= 1
+                seen = surfaces[(node, tok.surface)]
+                seen[0] -= 1
+                seen[1] -= pos > 0 and sents[pos - 1] == sent
     for table, col in (("tokens", "passage_id"), ("links", "passage_id"), ("passages", "id")):
         con.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT unnest(?::INTEGER[]))", [ids])
     con.execute("DELETE FROM aliases WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))", [keys])
     return len(ids)
 
 
+def _detect_missing(con: duckdb.DuckDBPyConnection) -> None:
+    """Documents ingested before languages were recorded get theirs (detected from their passages)."""
+    rows = con.execute(
+        "SELECT doc_hash, string_agg(text, ' ' ORDER BY id) FROM passages WHERE lang IS NULL GROUP BY doc_hash"
+    ).fetchall()
+    if not rows:
+        return
+    found = {"doc_hash": np.array([h for h, _ in rows], dtype=object)}
+    found["lang"] = np.array([detect(text) for _, text in rows], dtype=object)
+    con.register("_languages", found)
+    try:
+        con.execute(
+            "UPDATE passages SET lang = l.lang FROM _languages l WHERE passages.doc_hash = l.doc_hash "
+            "AND passages.lang IS NULL"
+        )
+    finally:
+        con.unregister("_languages")
+
+
 def _write(con: duckdb.DuckDBPyConnection, sources: list[_Source], progress: Progress | None) -> dict[str, int]:
+    _detect_missing(con)
     known = _Known(con)
-    vocab = _Vocab(con)
     passages, links, aliases = [], [], []
     surfaces: defaultdict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])  # → [count, inside]
     tokens: list[tuple[int, int, int, int]] = []
@@ -219,23 +248,18 @@ def _write(con: duckdb.DuckDBPyConnection, sources: list[_Source], progress: Pro
                 continue
             h = _doc_hash(doc)
             verdict = known.verdict(doc, h)
-            if verdict in ("skip", "adopt"):
+            if verdict == "skip":
                 n["skipped"] += 1
-                if verdict == "adopt":  # an unchanged document from before keys: it is this one
-                    con.execute("UPDATE passages SET doc_key = ? WHERE doc_hash = ? AND doc_key IS NULL", [doc.key, h])
-                    known.keys[doc.key] = h
                 continue
             if verdict == "replace":
                 replaced.append(doc.key)
-            if doc.key is not None:
-                known.keys[doc.key] = h
-            else:
-                known.keyless.add(h)
+            known.hold(doc, h)
             fresh.append((doc, h))
         plan.append((src, fresh))
     n["replaced"] = len(replaced)
     pid = (con.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1  # ids are never reused
     _remove(con, replaced, surfaces)
+    vocab = _Vocab(con)  # after the removal: an alias the new version dropped no longer names the note
     for _, fresh in plan:  # titles and aliases first, so a link to a note's alias finds the note
         for doc, _ in fresh:
             if doc.title and (doc.links or doc.aliases or doc.tags):

@@ -71,24 +71,32 @@ _BM25S_STOPWORDS = {
 }
 
 
-def detect(text: str, among: Collection[str] | None = None) -> str:
-    """ISO 639-1 code of `text`'s language (`among` only, when given), or UNDETERMINED if it has no letters."""
+CONFIDENT = 0.9  # the detector's probability below which a short text's language is `fallback`
+
+
+def detect(text: str, among: Collection[str] | None = None, fallback: str | None = None) -> str:
+    """ISO 639-1 code of `text`'s language (`among` only, when given), else UNDETERMINED (no letters).
+
+    `fallback` is the answer where the detector is unsure ("Who is Anna Berg?" is Latin at 0.53 among
+    English, Latin and Esperanto) or there are no letters."""
     sample = text[:SAMPLE]
     if not any(ch.isalpha() for ch in sample):
-        return UNDETERMINED
+        return fallback or UNDETERMINED
     if among is not None and len(among) == 1:
         return next(iter(among))
     langs = tuple(sorted(among)) if among else None
     identifier, lock = _identifier(langs)
     with lock:  # the identifier keeps per-call state
-        return str(identifier.classify(sample)[0])
+        lang, prob = identifier.classify(sample)
+    return fallback if fallback and prob < CONFIDENT else str(lang)
 
 
 @functools.cache
 def _identifier(langs: tuple[str, ...] | None) -> tuple[object, threading.Lock]:
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
-    identifier = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE)  # numpy arrays (npz), no pickle
+    # numpy arrays (npz), no pickle; probabilities normalised, so that "unsure" has a scale
+    identifier = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
     if langs:
         known = set(identifier.nb_classes)
         usable = [lang for lang in langs if lang in known]

@@ -37,9 +37,8 @@ def terms(text: str, lang: str | None = None) -> list[str]:
 
 
 @functools.lru_cache(maxsize=512)
-def query_language(text: str, langs: tuple[str, ...]) -> str | None:
-    """The language a question is stemmed in: told among the index's languages (None: it has none)."""
-    return detect(text, langs) if langs else None
+def _query_language(text: str, langs: tuple[str, ...], main: str) -> str | None:
+    return detect(text, langs, fallback=main) if langs else None
 
 
 def _owner(key: str) -> str:
@@ -52,9 +51,9 @@ def build(texts: list[str], langs: list[str | None], folder: Path) -> None:
 
     docs = [terms(t, lang) for t, lang in zip(texts, langs, strict=True)]
     folder.mkdir(parents=True, exist_ok=True)
-    languages = sorted({lang for lang in langs if lang})
+    languages = dict(Counter(lang for lang in langs if lang).most_common())  # passages per language
     if not docs:
-        (folder / STATS).write_text(json.dumps({"n": 0, "avgdl": 0.0, "languages": []}), encoding="utf-8")
+        (folder / STATS).write_text(json.dumps({"n": 0, "avgdl": 0.0, "languages": {}}), encoding="utf-8")
         return
     index = bm25s.BM25(k1=K1, b=B)
     index.index(docs, show_progress=False)
@@ -69,7 +68,8 @@ class LexicalIndex:
     def __init__(self, folder: Path) -> None:
         stats = json.loads((folder / STATS).read_text(encoding="utf-8"))
         self.n, self.avgdl = int(stats["n"]), float(stats["avgdl"])
-        self.languages: tuple[str, ...] = tuple(stats.get("languages", ()))  # none: built before languages
+        # passages per language (none: built before languages were recorded; then nothing is stemmed)
+        self._counts: Counter = Counter(stats.get("languages") or {})
         self._index = None
         if self.n:
             import bm25s
@@ -81,13 +81,30 @@ class LexicalIndex:
         self._delta: list[tuple[int, Counter, int]] = []  # (passage id, term counts, length)
 
     def add_delta(self, passages: list[tuple[int, str, str | None]]) -> None:
-        """A live delta's (passage id, text, language); its languages join the ones questions are told among."""
-        self._delta = [(pid, Counter(ts), len(ts)) for pid, text, lang in passages for ts in [terms(text, lang)]]
-        self.languages = tuple(sorted(set(self.languages) | {lang for _, _, lang in passages if lang}))
+        """A live delta's (passage id, text, language); its languages join the ones questions are told among
+        (over an index built before languages, nothing is stemmed, the delta's passages neither)."""
+        stemmed = bool(self._counts)
+        self._delta = [
+            (pid, Counter(ts), len(ts))
+            for pid, text, lang in passages
+            for ts in [terms(text, lang if stemmed else None)]
+        ]
+        if stemmed:
+            self._counts.update(lang for _, _, lang in passages if lang)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted(self._counts))
+
+    def language(self, text: str) -> str | None:
+        """A question's language, told among the index's; where the detector is unsure (a few words, a
+        name), the language most passages are in (None: the index records no languages)."""
+        main = self._counts.most_common(1)[0][0] if self._counts else ""
+        return _query_language(text, self.languages, main)
 
     def query_terms(self, text: str) -> list[str]:
         """A question's terms, in its language as told among the index's."""
-        return terms(text, query_language(text, self.languages))
+        return terms(text, self.language(text))
 
     def idf(self, term: str) -> float:
         """Lucene's idf with the published statistics; a term the snapshot never saw is as rare as can be."""

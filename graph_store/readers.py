@@ -88,8 +88,8 @@ def read_jsonl(path: Path) -> list[Document]:
                 raise IngestError(str(path), f'"{key}" must be a string', lineno)
         has_id = obj.get("id") is not None
         doc_id = str(obj["id"]) if has_id else f"{path.name}:{lineno}"
-        lang = str(obj["lang"]).lower() if obj.get("lang") else None
-        key = f"id:{obj['id']}" if has_id else None  # a line number is no identity: lines move
+        lang = language_tag(obj.get("lang"))
+        key = f"id:{path.resolve()}:{obj['id']}" if has_id else None  # a line number is no identity: lines move
         docs.append(Document(obj["text"], f"{path}:{lineno}", obj.get("title"), doc_id, obj.get("url"), [], key, lang))
     return docs
 
@@ -103,25 +103,39 @@ class FrontMatter:
     lang: str | None = None
 
 
-def front_matter(text: str, where: str = "note") -> tuple[FrontMatter, str]:
-    """(front matter, the note's text after it); malformed YAML is bad input naming the note."""
+def front_matter(text: str) -> tuple[FrontMatter, str]:
+    """(front matter, the note's text after it). Front matter that is not valid YAML (a template's
+    `{{date}}`) is stripped and says nothing, as before it was read: one such note must not stop a vault."""
     m = _FRONT_MATTER.match(text)
     if not m:
         return FrontMatter(), text
     body = text[m.end() :]
     try:
         data = yaml.safe_load(m.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise IngestError(where, f"front matter is not valid YAML ({exc.__class__.__name__})", 1) from None
+    except yaml.YAMLError:
+        return FrontMatter(), body
     if not isinstance(data, dict):
         return FrontMatter(), body
-    lang = data.get("lang") or data.get("language")
-    return FrontMatter(_names(data.get("aliases") or data.get("alias")), _names(data.get("tags")), lang), body
+    aliases = _names(data.get("aliases") or data.get("alias"), ",")
+    return FrontMatter(aliases, _names(data.get("tags"), None), language_tag(data.get("lang"))), body
 
 
-def _names(value: object) -> list[str]:
-    """A YAML list, or one comma/space-separated string (Obsidian accepts both); tags lose their '#'."""
-    items = value if isinstance(value, list) else str(value).replace(",", " ").split() if value else []
+def language_tag(value: object) -> str | None:
+    """ "en-US", "en_GB", "RU" → "en", "en", "ru": the primary subtag, as detection names languages."""
+    text = str(value).strip().replace("_", "-").split("-")[0].lower() if value else ""
+    return text or None
+
+
+def _names(value: object, sep: str | None) -> list[str]:
+    """A YAML list, or one string split at `sep` (None: commas and spaces; Obsidian accepts both for tags,
+    an alias may have spaces); tags lose their '#'."""
+    items = (
+        value
+        if isinstance(value, list)
+        else str(value).replace(",", " " if sep is None else ",").split(sep)
+        if value
+        else []
+    )
     out = []
     for item in items:
         name = str(item).strip().lstrip("#").strip() if item is not None else ""
@@ -133,7 +147,11 @@ def _names(value: object) -> list[str]:
 def parse_note(text: str) -> tuple[str, list[str]]:
     """Markdown note → (plain text with links shown by their labels, link targets); a `[[Note#Heading]]`
     or `[[Note|label]]` link targets the note."""
-    text = _FRONT_MATTER.sub("", text, count=1)
+    return _note_body(front_matter(text)[1])
+
+
+def _note_body(text: str) -> tuple[str, list[str]]:
+    """A note's text after its front matter → (plain text, link targets)."""
     targets = [m.group(1).strip() for m in _WIKILINK.finditer(text)]
     plain = _WIKILINK.sub(lambda m: (m.group(2) or m.group(1)).strip(), text)
     return _MD_NOISE.sub(lambda m: "", plain), targets
@@ -143,12 +161,11 @@ def read_markdown(path: Path) -> list[Document]:
     files = sorted(path.rglob("*.md")) if path.is_dir() else [path]
     docs = []
     for f in files:
-        meta, body = front_matter(read_utf8(f), str(f))
-        text, targets = parse_note(body)
+        meta, body = front_matter(read_utf8(f))
+        text, targets = _note_body(body)
         rel = f.relative_to(path).as_posix() if path.is_dir() else f.name
         key = f"note:{path.resolve().name}/{rel}" if path.is_dir() else _file_key(f)
-        lang = str(meta.lang).lower() if meta.lang else None
-        docs.append(Document(text, str(f), f.stem, rel, None, targets, key, lang, meta.aliases, meta.tags))
+        docs.append(Document(text, str(f), f.stem, rel, None, targets, key, meta.lang, meta.aliases, meta.tags))
     return docs
 
 

@@ -19,7 +19,7 @@ from collections.abc import Collection
 import regex
 
 from .errors import NotFoundError
-from .lexical import query_language, terms
+from .lexical import terms
 from .snapshot import Passage, PassageHit, Snapshot
 from .text import SENTENCE_END, split
 
@@ -104,7 +104,7 @@ class Asked:
     @classmethod
     def of(cls, snap: Snapshot, text: str) -> Asked:
         index = snap.lexical_index()
-        lang = query_language(text, index.languages) if index is not None else None
+        lang = index.language(text) if index is not None else None
         tokens = split(text)
         keys = set(terms(text, lang))
         if not set(terms(" ".join(t.surface for t in tokens if t.kind == "word"), lang)):

@@ -24,7 +24,7 @@ from .db import KEYED
 from .embeddings import embed_texts
 from .errors import NotFoundError, SnapshotError
 from .lexical import FOLDER as LEXICAL
-from .lexical import LexicalIndex, query_language
+from .lexical import LexicalIndex
 from .snapshot_format import (
     BOTH,
     CSR_RELS,
@@ -245,10 +245,12 @@ class Snapshot:
         if direction not in DIRECTIONS:
             raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
         lo, hi = self._row(rel, self._id(word_or_id))
-        if rel != "link" or DIRECTIONS[direction] == BOTH or self._link_dir is None:
-            if rel != "link" and direction == "in":
-                raise ValueError(f"a snapshot stores {rel} edges one way: direction 'in' is for links")
+        if rel != "link" and direction == "in":
+            raise ValueError(f"a snapshot stores {rel} edges one way: direction 'in' is for links")
+        if rel != "link" or DIRECTIONS[direction] == BOTH:
             return self._neighbors(rel, lo, hi, k)
+        if self._link_dir is None:
+            raise ValueError(f"snapshot {self.manifest.name} does not record link directions: publish again")
         rows = np.flatnonzero(np.asarray(self._link_dir[lo:hi]) & DIRECTIONS[direction]) + lo
         return [n for r in rows[: max(k, 0)].tolist() for n in self._neighbors(rel, r, r + 1, 1)]
 
@@ -343,7 +345,7 @@ class Snapshot:
     def language_of(self, text: str) -> str | None:
         """`text`'s language, told among the graph's (None: a snapshot published before languages)."""
         index = self.lexical_index()
-        return query_language(text, index.languages) if index is not None and index.languages else None
+        return index.language(text) if index is not None else None
 
     def dense_covers(self, text: str) -> bool:
         """Whether the snapshot's embedding model is trained for `text`'s language (told among the graph's

@@ -9,8 +9,8 @@ Copying follows the LLM's own words into a passage, weighted by how much meaning
 on a function word or on a word the question itself holds ("… was the first president of the United
 States" matched on "States") counts `function_match`, unless the copy is already under way. At the start
 a passage's first word opens the answer only if the question names it (an article's opening is no answer
-to "Who painted X?"), and so may the start of its later sentence that holds most of the question (at
-least `sentence_opening` of it: deep in a long note, the answer is where the question's words are);
+to "Who painted X?"), and so may the start of its sentence that holds most of the question (at least
+`sentence_opening` of it: deep in a long note, the answer is where the question's words are);
 within one sentence every copy comes from one document, so two people's facts are not stitched into one
 sentence.
 """
@@ -216,12 +216,12 @@ class Accumulator:
 
 
 def _best_sentence(tokens: list, asked: Asked, lang: str | None) -> tuple[int, float] | None:
-    """(start position, share of the question) of the passage sentence, after its first, that holds the
-    most of what is asked; None when the passage has one sentence (its start is the opening rule's)."""
+    """(start position, share of the question) of the passage sentence that holds the most of what is
+    asked (None: no sentence holds any of it)."""
     starts = [0] + [i + 1 for i, t in enumerate(tokens[:-1]) if t.surface in SENTENCE_END]
     best: tuple[int, float] | None = None
     for a, b in zip(starts, [*starts[1:], len(tokens)], strict=True):
-        if a == 0 or a >= len(tokens) or tokens[a].kind == "punct":
+        if a >= len(tokens) or tokens[a].kind == "punct":
             continue
         share = asked.share(" ".join(t.surface for t in tokens[a:b]), lang)
         if share > 0 and (best is None or share > best[1]):

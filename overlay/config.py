@@ -85,7 +85,7 @@ class RuntimeConfig(BaseModel):
         ["en"], description="languages the selector model writes well (ISO 639-1; SmolLM2: English only)"
     )
     llm_foreign: float = Field(
-        0.25,
+        0.1,
         ge=0.0,
         le=1.0,
         description="weight of log P_llm in a question of another language: there the graph's copy carries it",

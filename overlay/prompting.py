@@ -64,7 +64,7 @@ def prepare(
     hits = search(snap, question, cfg.retrieval_k, cfg.lexical_weight) if cfg.retrieval_k else []
     evidence = trust.weigh(hits, cfg)
     evidence.language = snap.language_of(question)
-    evidence.llm_weight = trust.llm_weight(evidence.language, cfg)
+    evidence.llm_weight = trust.llm_weight(evidence.language, cfg) if evidence.trust > 0 else 1.0
     used = evidence.hits
     llm_prompt: Prompt = prompt
     if cfg.chat and cfg.passages_in_prompt and used:

@@ -3,7 +3,9 @@
 One next-token distribution scores every node at once: a word's LLM part is the log-prob of its first
 subword (with or without a leading space, capitalised at a sentence start), and the total is
 `llm + β·g` where the step's mask allows it (blocks: a repeated n-gram, the previous word again,
-punctuation or the end first). The evidence parts of g are scaled by the step's trust (`trust.py`).
+punctuation or the end first). The evidence parts of g are scaled by the step's trust (`trust.py`), and
+log P_llm by the answer's LLM weight (below 1 in a language the selector does not write well, where the
+first word is also one a passage opens with: the graph's copy carries such an answer).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def score(
     trust = step_trust(state.evidence.trust, float(np.exp(logprobs.max())), p_graph, cfg, w_llm)
     g = raw if trust == 1.0 else prop.total(cfg, trust)
     allowed = mask(state, cfg, prop)
+    if w_llm < 1.0 and trust > 0 and not state.words and (allowed & copies).any():
+        allowed &= copies  # in a language the selector barely knows, the answer opens where a passage does
     for word in excluded:
         node = lex.word_id(word)
         if node is not None:

@@ -31,7 +31,8 @@ class Evidence:
 
 def llm_weight(language: str | None, cfg: RuntimeConfig) -> float:
     """1 in a language of the selector (or an unknown one); `llm_foreign` in any other: a small model's
-    log-probs over a language it barely knows are noise, and the graph's passage is what answers."""
+    log-probs over a language it barely knows are noise, and the graph's passage is what answers (where
+    the graph is not trusted at all, the LLM is all there is: the caller keeps 1)."""
     return cfg.llm_foreign if language and language != "und" and language not in cfg.llm_languages else 1.0
 
 

@@ -24,6 +24,7 @@ from graph_store import (
 )
 from graph_store.embeddings import model_dir
 from graph_store.language import detect, stems
+from graph_store.readers import front_matter, parse_note
 from overlay.evaluate import contains
 from tests.helpers import DATA, cli_json
 from tests.live_server import KEY, serve_copy
@@ -218,3 +219,34 @@ def test_recall_matches_non_latin_answers_as_whole_words() -> None:
     assert contains("Это возможно через консилиум из сотен моделей.", ["сотен"])
     assert not contains("Сотенный отряд.", ["сотен"])
     assert contains("Ответ: ТЫСЯЧУ раз.", ["тысячу"])
+
+
+def test_front_matter_and_language_tags() -> None:
+    meta, body = front_matter("---\naliases: New York City, NYC\ntags: a b, c\nlang: en-US\n---\nBody.\n")
+    assert (meta.aliases, meta.tags, meta.lang, body) == (["New York City", "NYC"], ["a", "b", "c"], "en", "Body.\n")
+    meta, body = front_matter("---\ndate: {{date}}\n---\nA template.\n")  # not YAML: ignored, not fatal
+    assert (meta.aliases, meta.tags, body) == ([], [], "A template.\n")
+    text, _ = parse_note("---\na: 1\n---\n---\nKept after a rule.\n---\n")  # front matter is stripped once
+    assert "Kept after a rule." in text
+    # a name in a short question: the detector is unsure, so the graph's main language answers
+    assert detect("Who is Anna Berg?", among=["en", "la", "eo"], fallback="en") == "en"
+    assert detect("2 + 2", among=["en", "ru"], fallback="en") == "en"
+
+
+def test_a_graph_from_before_keys_adopts_them(tmp_path: Path) -> None:
+    from common import migrate
+    from graph_store.db import MIGRATIONS
+
+    db, doc = tmp_path / "old.duckdb", tmp_path / "a.txt"
+    doc.write_text("The old text.", encoding="utf-8")
+    con = duckdb.connect(str(db))
+    migrate(con, MIGRATIONS[:3])  # the schema before languages and keys
+    con.execute("INSERT INTO sources (id, name, kind, location) VALUES (1, 'a.txt', 'txt', ?)", [str(doc.resolve())])
+    con.execute("INSERT INTO passages VALUES (1, 1, 'a.txt', 'a', NULL, 0, 'The old text.', 'h', 'd', 3)")
+    con.close()
+    doc.write_text("The new text of the file, written in plain English.", encoding="utf-8")
+    summary = ingest_paths(db, [doc], progress=False)  # the migration gives the old row its key
+    assert (summary.documents, summary.replaced) == (1, 1)
+    assert q(db, "SELECT text, lang, doc_key FROM passages") == [
+        ("The new text of the file, written in plain English.", "en", f"file:{doc.resolve()}")
+    ]

@@ -230,6 +230,9 @@ def search(
             "lexical": None if h.lexical is None else round(h.lexical, 4),
             "coverage": round(h.coverage, 4),
             "names": round(h.names, 4),
+            "dense_searched": h.dense_searched,  # false: the embedding model does not know the question's language
+            "lang": h.lang,
+            "doc_id": h.doc_id,
             "title": h.title,
             "text": h.text,
         }
