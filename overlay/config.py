@@ -73,8 +73,7 @@ class RuntimeConfig(BaseModel):
         0.5,
         ge=0.0,
         le=1.01,
-        description="share of the question a passage sentence must hold to open the answer at its start "
-        "(> 1: never)",
+        description="share of the question a passage sentence must hold to open the answer at its start (> 1: never)",
     )
     brevity: bool = Field(
         True, description="stop where the prompt asks (one word, yes or no, in one sentence, keep it short)"
