@@ -125,10 +125,6 @@ def stems(words: Sequence[str], lang: str | None) -> list[str]:
         return stemmer.stemWords(list(words))
 
 
-def has_stemmer(lang: str | None) -> bool:
-    return bool(lang) and _stemmer(lang) is not None
-
-
 @functools.cache
 def function_words(lang: str | None) -> frozenset[str]:
     """Words too common in `lang` to tell one passage from another: the house list (English and Russian,
@@ -137,8 +133,3 @@ def function_words(lang: str | None) -> frozenset[str]:
 
     extra = getattr(lists, _BM25S_STOPWORDS.get(lang or "", ""), ())
     return STOPWORDS | frozenset(w.casefold() for w in extra)
-
-
-def all_function_words(langs: Collection[str]) -> frozenset[str]:
-    """Function words of every language in `langs` (and the house list)."""
-    return frozenset().union(STOPWORDS, *(function_words(lang) for lang in langs))

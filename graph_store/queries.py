@@ -11,6 +11,7 @@ import duckdb
 from .curation import resolve
 from .db import RELATIONS
 from .errors import GraphStoreError
+from .snapshot_format import DIRECTIONS
 from .text import fold
 
 PROVENANCE_SHOWN = 3
@@ -60,9 +61,6 @@ def _provenance(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[dict[str
         [ids[:PROVENANCE_SHOWN]],
     ).fetchall()
     return [{"passage_id": i, "title": t, "snippet": s} for i, t, s in rows]
-
-
-DIRECTIONS = ("out", "in", "both")
 
 
 def default_direction(rel: str | None) -> str:

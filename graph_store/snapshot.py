@@ -28,7 +28,7 @@ from .lexical import LexicalIndex
 from .snapshot_format import (
     BOTH,
     CSR_RELS,
-    DIRECTIONS,
+    DIRECTION_BITS,
     FIELDS,
     LINK_DIR,
     OUT,
@@ -242,16 +242,16 @@ class Snapshot:
         ("both" and "out" give it; assoc is symmetric, a sequence's predecessors are not stored)."""
         if rel not in CSR_RELS:
             raise ValueError(f"unknown relation {rel!r}; expected one of {', '.join(CSR_RELS)} (or use next2)")
-        if direction not in DIRECTIONS:
-            raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTIONS)}")
+        if direction not in DIRECTION_BITS:
+            raise ValueError(f"unknown direction {direction!r}; expected one of {', '.join(DIRECTION_BITS)}")
         lo, hi = self._row(rel, self._id(word_or_id))
         if rel != "link" and direction == "in":
             raise ValueError(f"a snapshot stores {rel} edges one way: direction 'in' is for links")
-        if rel != "link" or DIRECTIONS[direction] == BOTH:
+        if rel != "link" or DIRECTION_BITS[direction] == BOTH:
             return self._neighbors(rel, lo, hi, k)
         if self._link_dir is None:
             raise ValueError(f"snapshot {self.manifest.name} does not record link directions: publish again")
-        rows = np.flatnonzero(np.asarray(self._link_dir[lo:hi]) & DIRECTIONS[direction]) + lo
+        rows = np.flatnonzero(np.asarray(self._link_dir[lo:hi]) & DIRECTION_BITS[direction]) + lo
         return [n for r in rows[: max(k, 0)].tolist() for n in self._neighbors(rel, r, r + 1, 1)]
 
     def link_direction(self, node_id: int, dst: int) -> str:

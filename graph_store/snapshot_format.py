@@ -25,7 +25,8 @@ VERSION_RE = re.compile(r"^v(\d+)$")
 DELTA_LINK = "delta"  # snapshots/delta → delta-vNNNN-*: the live delta over one version
 LINK_DIR = "link.dir.npy"  # per link row: which way it was written (bits OUT, IN)
 OUT, IN, BOTH = 1, 2, 3
-DIRECTIONS = {"out": OUT, "in": IN, "both": BOTH}
+DIRECTION_BITS = {"out": OUT, "in": IN, "both": BOTH}
+DIRECTIONS = tuple(DIRECTION_BITS)  # how a link is asked for: out of a note, into it (backlinks), or both
 
 
 @dataclass(frozen=True)

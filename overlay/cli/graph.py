@@ -146,7 +146,7 @@ def neighbors(
     rel: Annotated[str | None, typer.Option(help=f"{', '.join(gs.RELATIONS)} (default: all).")] = None,
     top: Annotated[int, typer.Option(min=1, help="How many per relation (and direction).")] = 10,
     direction: Annotated[
-        Literal["out", "in", "both"] | None,
+        Literal[gs.DIRECTIONS] | None,  # type: ignore[valid-type]
         typer.Option(
             help="out (edges from WORD), in (edges to it: a note's backlinks) or both; "
             "default: both for link, out for the others."
