@@ -181,7 +181,7 @@ def graph_neighbors(
                         "weight": n.weight,
                         "count": n.count,
                         "passages": list(n.passages),
-                        "direction": snap.link_direction(nid, n.id) if r == "link" else "out",
+                        "direction": n.direction,
                     }
                 )
     out.sort(key=lambda e: -e["weight"])

@@ -18,7 +18,7 @@ from .retrieval import Asked, in_document_order, search
 from .snapshot import Neighbor, Node, Passage, PassageHit, Snapshot
 from .snapshot_format import Manifest, version_name
 from .stopwords import STOPWORDS
-from .text import SENTENCE_END, Token, fold, is_cjk, join, join_original, needs_space, split
+from .text import SENTENCE_END, Token, fold, is_cjk, join, join_original, needs_space, sentences, split
 
 __all__ = [
     "Asked",
@@ -80,6 +80,7 @@ __all__ = [
     "resolve",
     "rollback",
     "search",
+    "sentences",
     "show",
     "split",
     "stats",

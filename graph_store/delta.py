@@ -25,7 +25,7 @@ from . import db
 from .embeddings import embed_texts, model_id, passage_embed_text
 from .ingest import IngestSummary, ingest_paths
 from .snapshot import Snapshot
-from .snapshot_format import DELTA_LINK, check_model
+from .snapshot_format import DELTA_LINK, Manifest, check_model, current_folder
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,7 @@ def ingest_live(
 ) -> tuple[IngestSummary, DeltaInfo]:
     """Small files, live at once: `quick_ingest` then `publish_delta` (refused before anything is written
     if the current snapshot's vectors are another model's)."""
-    check_model(
-        Snapshot.open(snapshots_dir, verify=False, with_delta=False).manifest, model_id(embedding_model), "a delta"
-    )
+    check_model(Manifest.load(current_folder(Path(snapshots_dir))), model_id(embedding_model), "a delta")
     return quick_ingest(db_path, paths), publish_delta(db_path, snapshots_dir, embedding_model)
 
 

@@ -186,12 +186,12 @@ class _Known:
             self.keyless.add(h)
 
 
-def _remove(con: duckdb.DuckDBPyConnection, keys: list[str], surfaces: defaultdict) -> int:
-    """Delete the documents under `keys` (passages, tokens, links, front-matter aliases); returns passages.
+def _remove(con: duckdb.DuckDBPyConnection, keys: list[str], surfaces: defaultdict) -> None:
+    """Delete the documents under `keys` (passages, tokens, links, front-matter aliases).
 
     Their written forms are counted back out of `surfaces`; their edges go at the recount that follows."""
     if not keys:
-        return 0
+        return
     rows = con.execute(
         "SELECT id, text FROM passages WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))", [keys]
     ).fetchall()
@@ -200,15 +200,24 @@ def _remove(con: duckdb.DuckDBPyConnection, keys: list[str], surfaces: defaultdi
     for _, chunk in rows:  # as `_write` counted them in
         toks = textmod.split(chunk)
         sents = textmod.sentences(toks)
-        for pos, (tok, sent) in enumerate(zip(toks, sents, strict=True)):
+        for pos, tok in enumerate(toks):
             if (node := forms.get((tok.key, tok.kind))) is not None:
-                seen = surfaces[(node, tok.surface)]
-                seen[0] -= 1
-                seen[1] -= pos > 0 and sents[pos - 1] == sent
+                _tally(surfaces, node, tok.surface, _inside(sents, pos), -1)
     for table, col in (("tokens", "passage_id"), ("links", "passage_id"), ("passages", "id")):
         con.execute(f"DELETE FROM {table} WHERE {col} IN (SELECT unnest(?::INTEGER[]))", [ids])
     con.execute("DELETE FROM aliases WHERE doc_key IN (SELECT unnest(?::VARCHAR[]))", [keys])
-    return len(ids)
+
+
+def _inside(sents: list[int], pos: int) -> bool:
+    """Not the first word of its sentence (a display form should not be a sentence-initial capital)."""
+    return pos > 0 and sents[pos - 1] == sents[pos]
+
+
+def _tally(surfaces: defaultdict, node: int, surface: str, inside: bool, step: int = 1) -> None:
+    """Count a written form in (step 1) or back out (-1): [count, count inside a sentence]."""
+    seen = surfaces[(node, surface)]
+    seen[0] += step
+    seen[1] += step * inside
 
 
 def _detect_missing(con: duckdb.DuckDBPyConnection) -> None:
@@ -287,9 +296,7 @@ def _write(con: duckdb.DuckDBPyConnection, sources: list[_Source], progress: Pro
                 sents = textmod.sentences(toks)
                 for pos, (tok, sent) in enumerate(zip(toks, sents, strict=True)):
                     node = vocab.id(tok.key, tok.surface, tok.kind)
-                    seen = surfaces[(node, tok.surface)]
-                    seen[0] += 1
-                    seen[1] += pos > 0 and sents[pos - 1] == sent  # not the first word of a sentence
+                    _tally(surfaces, node, tok.surface, _inside(sents, pos))
                     tokens.append((pid, pos, node, sent))
                 tokens.append((pid, len(toks), END_ID, sents[-1] if sents else 0))
                 n["words"] += sum(t.is_word for t in toks)

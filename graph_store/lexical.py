@@ -41,6 +41,11 @@ def _query_language(text: str, langs: tuple[str, ...], main: str) -> str | None:
     return detect(text, langs, fallback=main) if langs else None
 
 
+def passage_text(title: str | None, text: str) -> str:
+    """What a passage is indexed by: its title (the topic the text often only implies), then its text."""
+    return f"{title} {text}" if title else text
+
+
 def _owner(key: str) -> str:
     return key[:-2] if len(key) > 3 and key[-2:] in ("'s", "’s") else key
 

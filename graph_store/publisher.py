@@ -177,7 +177,7 @@ def _compile(con: duckdb.DuckDBPyConnection, out: Path, model: str = MODEL_NAME)
         raise GraphStoreError("passages changed while publishing: publish again")
     np.save(out / "passages.ids.npy", ids)
     lexical.build(
-        [f"{title} {text}" if title else text for _, title, _, _, text, _ in rows],
+        [lexical.passage_text(title, text) for _, title, _, _, text, _ in rows],
         [lang for *_, lang in rows],
         out / lexical.FOLDER,
     )

@@ -19,7 +19,7 @@ from collections.abc import Collection
 import regex
 
 from .errors import NotFoundError
-from .lexical import terms
+from .lexical import passage_text, terms
 from .snapshot import Passage, PassageHit, Snapshot
 from .text import SENTENCE_END, split
 
@@ -127,13 +127,15 @@ class Asked:
 
     def share(self, text: str, lang: str | None) -> float:
         """The idf-weighted share of the question's terms that `text` (in `lang`) holds."""
-        have = set(terms(text, lang))
+        return self._coverage(set(terms(text, lang)))
+
+    def _coverage(self, have: set[str]) -> float:
         return sum(w for k, w in self.weights.items() if k in have) / self.total if self.total else 0.0
 
     def held(self, p: Passage) -> tuple[float, float]:
         """(coverage, names) of one passage, title included."""
         have = _passage_terms(p)
-        coverage = sum(w for k, w in self.weights.items() if k in have) / self.total if self.total else 0.0
+        coverage = self._coverage(have)
         names = len(self.names & have) / len(self.names) if self.names else 0.0
         return coverage, names
 
@@ -156,7 +158,7 @@ def _rare_matches(snap: Snapshot, text: str, pids: list[int]) -> dict[int, int]:
 
 def _passage_terms(p: Passage) -> set[str]:
     """A passage's lexical terms, title included, as its language stems them (as the index holds them)."""
-    return set(terms(f"{p.title} {p.text}" if p.title else p.text, p.lang))
+    return set(terms(passage_text(p.title, p.text), p.lang))
 
 
 def lead(snap: Snapshot, p: Passage) -> Passage:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import mmap
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,22 +23,23 @@ from .db import KEYED
 from .embeddings import embed_texts
 from .errors import NotFoundError, SnapshotError
 from .lexical import FOLDER as LEXICAL
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, passage_text
 from .snapshot_format import (
     BOTH,
     CSR_RELS,
     DIRECTION_BITS,
     FIELDS,
     LINK_DIR,
-    OUT,
     VERSION_RE,
     Manifest,
     check_model,
+    current_folder,
     load_delta,
     version_name,
 )
 from .text import fold
 
+_WAYS = {bits: way for way, bits in DIRECTION_BITS.items()}  # a link row's direction bits → its name
 _EMPTY_I = np.zeros(0, dtype=np.int32)
 _EMPTY_F = np.zeros(0, dtype=np.float32)
 _EMPTY_I.setflags(write=False)
@@ -65,6 +65,7 @@ class Neighbor:
     weight: float
     count: int
     passages: tuple[int, ...]
+    direction: str = "out"  # a link: "out" (written from the asked node), "in" (a backlink) or "both"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,10 +146,7 @@ class Snapshot:
         elif (path / "manifest.json").exists() or VERSION_RE.match(path.name):
             folder = path
         else:
-            try:
-                folder = path / os.readlink(path / "current")
-            except OSError as exc:
-                raise SnapshotError(f"{path}: no current snapshot; run `overlay graph publish`") from exc
+            folder = current_folder(path)
         manifest = Manifest.load(folder)
         for name, digest in manifest.files.items():
             if not (folder / name).is_file():
@@ -254,14 +252,6 @@ class Snapshot:
         rows = np.flatnonzero(np.asarray(self._link_dir[lo:hi]) & DIRECTION_BITS[direction]) + lo
         return [n for r in rows[: max(k, 0)].tolist() for n in self._neighbors(rel, r, r + 1, 1)]
 
-    def link_direction(self, node_id: int, dst: int) -> str:
-        """ "out", "in" or "both": which way the link between two nodes was written."""
-        lo, hi = self._row("link", node_id)
-        hits = np.flatnonzero(np.asarray(self._csr["link"]["indices"][lo:hi]) == dst)
-        if self._link_dir is None or not len(hits):
-            return "both"
-        return {OUT: "out", BOTH: "both"}.get(int(self._link_dir[lo + int(hits[0])]), "in")
-
     def next(self, word_or_id: str | int, k: int = 10) -> list[Neighbor]:
         return self.neighbors(word_or_id, "next", k)
 
@@ -280,16 +270,23 @@ class Snapshot:
     def _neighbors(self, rel: str, lo: int, hi: int, k: int) -> list[Neighbor]:
         a = self._csr[rel]
         hi = min(hi, lo + max(k, 0))
+        if rel != "link":
+            ways = ["out"] * (hi - lo)
+        elif self._link_dir is None:  # published before directions were recorded
+            ways = ["both"] * (hi - lo)
+        else:
+            ways = [_WAYS[int(bits)] for bits in self._link_dir[lo:hi]]
         out = []
-        for dst, w, c, prov in zip(
+        for dst, w, c, prov, way in zip(
             a["indices"][lo:hi].tolist(),
             a["weight"][lo:hi].tolist(),
             a["count"][lo:hi].tolist(),
             a["prov"][lo:hi].tolist(),
+            ways,
             strict=True,
         ):
             key, surface = (self.vocab[dst] or ["", ""])[:2]
-            out.append(Neighbor(dst, key, surface, w, c, tuple(p for p in prov if p >= 0)))
+            out.append(Neighbor(dst, key, surface, w, c, tuple(p for p in prov if p >= 0), way))
         return out
 
     # -------------------------------------------------------------- passages
@@ -333,12 +330,7 @@ class Snapshot:
         with self._index_lock:
             if self._lexical is None:
                 index = LexicalIndex(self.path / LEXICAL)
-                index.add_delta(
-                    [
-                        (p.id, f"{p.title} {p.text}" if p.title else p.text, p.lang)
-                        for p in self._delta_passages.values()
-                    ]
-                )
+                index.add_delta([(p.id, passage_text(p.title, p.text), p.lang) for p in self._delta_passages.values()])
                 self._lexical = index
         return self._lexical
 

@@ -90,6 +90,14 @@ def load_delta(snapshots_dir: Path, version: int) -> tuple[dict, np.ndarray] | N
     return doc, vectors
 
 
+def current_folder(snapshots_dir: Path) -> Path:
+    """The version folder `current` points at, resolved once."""
+    try:
+        return snapshots_dir / os.readlink(snapshots_dir / "current")
+    except OSError as exc:
+        raise SnapshotError(f"{snapshots_dir}: no current snapshot; run `overlay graph publish`") from exc
+
+
 def check_model(manifest: Manifest, model: str, what: str) -> None:
     """Vectors of one snapshot come from one model: anything else is refused, never mixed in."""
     if model != manifest.embedding_model:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import groupby
 
 import numpy as np
 
-from graph_store import END_ID, SENTENCE_END, STOPWORDS, Asked, Snapshot, split
+from graph_store import END_ID, SENTENCE_END, STOPWORDS, Asked, Snapshot, sentences, split
 
 from .config import RuntimeConfig
 from .lexicon import Lexicon
@@ -218,12 +219,12 @@ class Accumulator:
 def _best_sentence(tokens: list, asked: Asked, lang: str | None) -> tuple[int, float] | None:
     """(start position, share of the question) of the passage sentence that holds the most of what is
     asked (None: no sentence holds any of it)."""
-    starts = [0] + [i + 1 for i, t in enumerate(tokens[:-1]) if t.surface in SENTENCE_END]
     best: tuple[int, float] | None = None
-    for a, b in zip(starts, [*starts[1:], len(tokens)], strict=True):
-        if a >= len(tokens) or tokens[a].kind == "punct":
+    for _, run in groupby(range(len(tokens)), key=sentences(tokens).__getitem__):
+        span = list(run)
+        if tokens[span[0]].kind == "punct":
             continue
-        share = asked.share(" ".join(t.surface for t in tokens[a:b]), lang)
+        share = asked.share(" ".join(tokens[i].surface for i in span), lang)
         if share > 0 and (best is None or share > best[1]):
-            best = (a, share)
+            best = (span[0], share)
     return best

@@ -22,6 +22,15 @@ def cli_json(cli, *args: str):
     return json.loads(cli(*args, "--json").stdout)
 
 
+def q(db: Path, sql: str, params: list | None = None) -> list:
+    """The rows of one query on a graph database, opened read-only."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def fingerprint(db: Path) -> dict[str, list]:
     """Every row of every graph table, sorted: equal fingerprints mean an identical graph."""
     if not db.exists():

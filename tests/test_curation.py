@@ -3,8 +3,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from tests.helpers import DATA, cli_json
-from tests.test_ingest import next_words, q
+from tests.helpers import DATA, cli_json, q
+from tests.test_ingest import next_words
 
 
 def edge(db: Path, rel: str, a: str, b: str) -> tuple | None:

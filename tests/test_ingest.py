@@ -7,19 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from graph_store import IngestError, chunk_passages, ingest_paths, parse_note
-from tests.helpers import DATA, cli_json, fingerprint
-
-
-def q(db: Path, sql: str, params: list | None = None) -> list:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+from tests.helpers import DATA, cli_json, fingerprint, q
 
 
 def next_words(db: Path, word: str) -> dict[str, int]:

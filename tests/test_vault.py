@@ -26,18 +26,10 @@ from graph_store.embeddings import model_dir
 from graph_store.language import detect, stems
 from graph_store.readers import front_matter, parse_note
 from overlay.evaluate import contains
-from tests.helpers import DATA, cli_json
+from tests.helpers import DATA, cli_json, q
 from tests.live_server import KEY, serve_copy
 
 VAULT = DATA / "vault_ru"
-
-
-def q(db: Path, sql: str, params: list | None = None) -> list:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
