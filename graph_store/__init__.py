@@ -10,6 +10,7 @@ from .delta import DeltaInfo, add_text_live, ingest_live, publish_delta, quick_i
 from .embeddings import ensure_embeddings
 from .errors import GraphStoreError, IngestError, NotFoundError, SnapshotError, WorkspaceBusyError
 from .export import export_graph, import_edges, to_networkx
+from .forget import ForgetSummary, forget, forget_live
 from .ingest import IngestSummary, chunk_passages, ingest_paths
 from .publisher import current_version, list_snapshots, publish, rollback
 from .queries import DIRECTIONS, NeighborRow, default_direction, neighbors, show, stats
@@ -36,6 +37,7 @@ __all__ = [
     "DeltaInfo",
     "Document",
     "Edit",
+    "ForgetSummary",
     "GraphStoreError",
     "IngestError",
     "IngestSummary",
@@ -61,6 +63,8 @@ __all__ = [
     "ensure_embeddings",
     "export_graph",
     "fold",
+    "forget",
+    "forget_live",
     "import_edges",
     "in_document_order",
     "ingest_live",

@@ -25,7 +25,7 @@ from . import db
 from .embeddings import embed_texts, model_id, passage_embed_text
 from .ingest import IngestSummary, ingest_paths
 from .snapshot import Snapshot
-from .snapshot_format import DELTA_LINK, Manifest, check_model, current_folder
+from .snapshot_format import DELTA_LINK, Manifest, check_model, current_folder, load_delta
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,7 @@ def publish_delta(db_path: Path | str, snapshots_dir: Path | str, embedding_mode
     finally:
         con.close()
     passages = [{"id": i, "title": t, "doc_id": d, "url": u, "text": x, "lang": g} for i, t, d, u, x, g in rows]
-    texts = [passage_embed_text(p["title"], p["text"]) for p in passages]
-    vectors = embed_texts(texts, progress=False, model=model)
+    vectors = _vectors(passages, load_delta(snapshots_dir, base.version), model)
     tmp = snapshots_dir / f".tmp-delta-{secrets.token_hex(6)}"
     tmp.mkdir()
     try:
@@ -126,3 +125,21 @@ def publish_delta(db_path: Path | str, snapshots_dir: Path | str, embedding_mode
         if old.name != final.name:
             shutil.rmtree(old, ignore_errors=True)
     return DeltaInfo(base.version, len(passages), len(vocab), round(time.perf_counter() - t0, 3), len(removed))
+
+
+def _vectors(passages: list[dict], previous: tuple[dict, np.ndarray] | None, model: str) -> np.ndarray:
+    """The delta's passage vectors: the previous delta's where it held the same passage (same id, title and
+    text, same model), so the thousandth live fact embeds one passage, not a thousand."""
+    held: dict[tuple, np.ndarray] = {}
+    if previous is not None and previous[0].get("embedding_model") == model:
+        doc, old = previous
+        held = {(p["id"], p["title"], p["text"]): v for p, v in zip(doc["passages"], old, strict=True)}
+    keys = [(p["id"], p["title"], p["text"]) for p in passages]
+    missing = [i for i, key in enumerate(keys) if key not in held]
+    fresh = embed_texts([passage_embed_text(keys[i][1], keys[i][2]) for i in missing], False, model=model)
+    out = np.zeros((len(passages), fresh.shape[1]), np.float32)
+    for i, key in enumerate(keys):
+        if key in held:
+            out[i] = held[key]
+    out[missing] = fresh
+    return out

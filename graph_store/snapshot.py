@@ -267,6 +267,13 @@ class Snapshot:
         ctx, src = self._id(prev), self._id(word)
         return self._neighbors("next2", *self._row("next2", src, ctx), k)
 
+    def edge(self, rel: str, src: int, dst: int, ctx: int | None = None) -> Neighbor | None:
+        """The one edge src → dst of `rel` (`ctx` keys next2 and verdict), wherever it ranks in its row: the
+        trace names the edge behind a candidate without reading the whole row."""
+        lo, hi = self._row(rel, src, ctx)
+        at = np.flatnonzero(np.asarray(self._csr[rel]["indices"][lo:hi]) == dst) if hi > lo else ()
+        return self._neighbors(rel, lo + int(at[0]), lo + int(at[0]) + 1, 1)[0] if len(at) else None
+
     def _neighbors(self, rel: str, lo: int, hi: int, k: int) -> list[Neighbor]:
         a = self._csr[rel]
         hi = min(hi, lo + max(k, 0))

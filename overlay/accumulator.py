@@ -65,7 +65,12 @@ class Proposal:
             "next": config.w_next,
             "verdict": config.w_verdict,
         }
-        return sum(weights[name] * (trust if name in EVIDENCE else 1.0) * arr for name, arr in self.parts.items())
+        total = np.zeros(len(self.parts["copy"]), np.float32)
+        for name, arr in self.parts.items():
+            w = weights[name] * (trust if name in EVIDENCE else 1.0)
+            if w:  # a part of weight 0 (a default for next/next2, all evidence at trust 0) adds nothing
+                total += w * arr
+        return total
 
 
 class Accumulator:

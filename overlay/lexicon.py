@@ -10,7 +10,7 @@ exist for that one answer only and are never written to the graph.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,12 +20,25 @@ from selector import WordTable
 Spelling = tuple[bool, bool]  # (capitalised, leading space)
 SPELLINGS: tuple[Spelling, ...] = ((False, False), (False, True), (True, False), (True, True))
 PER_NODE = ("surfaces", "capitalized", "kinds", "counts", "valid", "no_space", "cjk")  # index = node id
-PER_SPELLING = ("first", "exact", "tie_rank")  # {(cap, space): array indexed by node id}
+PER_SPELLING = ("first", "exact", "tie_rank", "log_tie")  # {(cap, space): array indexed by node id}
 
 
 def cased(surface: str, cap: bool = True) -> str:
     """The form written at a sentence start (cap) or inside one."""
     return surface[:1].upper() + surface[1:] if cap else surface
+
+
+WRITTEN = ("first", "exact", "log_tie")  # the per-spelling fields a step reads, merged by `written_as`
+
+
+@dataclass(frozen=True)
+class Written:
+    """Per node, under one spacing and capitalisation (read-only: shared by every step that writes so)."""
+
+    space: np.ndarray  # bool: written with a leading space
+    first: np.ndarray
+    exact: np.ndarray
+    log_tie: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -40,10 +53,12 @@ class Lexicon:
     first: dict[Spelling, np.ndarray]  # first subword id
     exact: dict[Spelling, np.ndarray]  # the word is exactly one subword
     tie_rank: dict[Spelling, np.ndarray]  # rank inside its first-subword group (0: the subword itself)
+    log_tie: dict[Spelling, np.ndarray]  # log(1 + tie_rank), float64: the scorer's tie penalty, computed once
     tables: tuple[WordTable, WordTable]  # (lower, capitalised): full subword ids, built lazily
     size: int  # nodes of the snapshot; ids from here on are session words
     keys: dict[str, int]  # session words: folded key → node id
     graph_word_id: Callable[[str], int | None]  # the snapshot's own lookup
+    _written: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # `written_as` cache
 
     @classmethod
     def of(cls, snap: Snapshot, tokenizer, base: Lexicon | None = None) -> Lexicon:
@@ -86,6 +101,7 @@ class Lexicon:
         for cap, space in SPELLINGS:
             t = tables[cap]
             first[cap, space], exact[cap, space], tie[cap, space] = t.first[space], t.exact[space], t.tie_rank[space]
+        log_tie = {k: np.log1p(v) for k, v in tie.items()}
         return cls(
             surfaces,
             capitalized,
@@ -97,6 +113,7 @@ class Lexicon:
             first,
             exact,
             tie,
+            log_tie,
             tables,
             size,
             keys,
@@ -121,7 +138,11 @@ class Lexicon:
             self.graph_word_id,
         )
         # a session word is proposed by the prompt, so it only has to beat the subword itself
-        extra = replace(extra, tie_rank={k: np.ones(len(words), np.int64) for k in extra.tie_rank})
+        ones = np.ones(len(words), np.int64)
+        log_one = np.log1p(ones)
+        extra = replace(
+            extra, tie_rank=dict.fromkeys(extra.tie_rank, ones), log_tie=dict.fromkeys(extra.tie_rank, log_one)
+        )
         base = len(self)
         return replace(
             self,
@@ -133,6 +154,27 @@ class Lexicon:
         """The node of a word: the snapshot's, else a session word's."""
         node = self.graph_word_id(surface)
         return self.keys.get(fold(surface.strip())) if node is None else node
+
+    def written_as(self, cap: bool, prev: str | None) -> Written:
+        """Every node as it would be written after `prev` (None: at the start), capitalised or not: its
+        spacing and, under it, its first subword, exactness and tie rank. There are only a few such
+        layouts, so each is merged once per lexicon and every step after reads it."""
+        if prev is None or not needs_space(prev, "a"):
+            spacing = "none"
+        else:
+            spacing = "not-cjk" if is_cjk(prev[-1:]) else "spaced"
+        key = (cap, spacing)
+        if key not in self._written:
+            if spacing == "none":
+                space = np.zeros(len(self), bool)
+            else:
+                space = ~self.no_space & ~self.cjk if spacing == "not-cjk" else ~self.no_space
+            merged = (np.where(space, self._field(f, (cap, True)), self._field(f, (cap, False))) for f in WRITTEN)
+            arrays = [space, *merged]
+            for a in arrays:
+                a.setflags(write=False)
+            self._written[key] = Written(*arrays)
+        return self._written[key]
 
     def written(self, node: int, cap: bool) -> str:
         return self.capitalized[node] if cap else self.surfaces[node]

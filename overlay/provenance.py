@@ -1,7 +1,6 @@
 """Why a candidate scored what it did: the edges and passages behind each graph part, for the trace.
 
-Only the traced candidates (the top `trace_k`) get these; a step reads its `next`/`next2` rows once for
-all of them.
+Only the traced candidates (the top `trace_k`) get these, each edge looked up by itself in its row.
 """
 
 from __future__ import annotations
@@ -15,10 +14,8 @@ from .records import Candidate
 from .scoring import written_form
 from .state import AnswerState, Scored
 
-Rows = dict[str, dict[int, Any]]
 
-
-def candidate(snap: Snapshot, node: int, state: AnswerState, sc: Scored, rows: Rows) -> Candidate:
+def candidate(snap: Snapshot, node: int, state: AnswerState, sc: Scored) -> Candidate:
     parts = {name: float(sc.prop.parts[name][node]) for name in PARTS}
     return Candidate(
         node,
@@ -27,12 +24,12 @@ def candidate(snap: Snapshot, node: int, state: AnswerState, sc: Scored, rows: R
         parts,
         float(sc.g[node]),
         float(sc.score[node]),
-        edges(snap, node, state, sc.prop, parts, rows),
+        edges(snap, node, state, sc.prop, parts),
     )
 
 
 def edges(
-    snap: Snapshot, node: int, state: AnswerState, prop: Proposal, parts: dict[str, float], rows: Rows
+    snap: Snapshot, node: int, state: AnswerState, prop: Proposal, parts: dict[str, float]
 ) -> list[dict[str, Any]]:
     """The edges and passages behind a candidate's graph parts (for the trace and explanations)."""
     out: list[dict[str, Any]] = []
@@ -43,13 +40,10 @@ def edges(
         out.extend({"rel": "activation", "from": why} for why in state.acc.sources.get(node, []))
     words, surfaces = state.words, state.lex.surfaces
     if parts["next"] and words:
-        if "next" not in rows:
-            rows["next"] = {n.id: n for n in snap.next(words[-1], 64)}
-        out.extend(_edge("next", rows["next"].get(node), [surfaces[w] for w in words[-1:]]))
+        out.extend(_edge("next", snap.edge("next", words[-1], node), [surfaces[w] for w in words[-1:]]))
     if parts["next2"] and len(words) >= 2:
-        if "next2" not in rows:
-            rows["next2"] = {n.id: n for n in snap.next2(words[-2], words[-1], 64)}
-        out.extend(_edge("next2", rows["next2"].get(node), [surfaces[w] for w in words[-2:]]))
+        edge = snap.edge("next2", words[-1], node, ctx=words[-2])
+        out.extend(_edge("next2", edge, [surfaces[w] for w in words[-2:]]))
     if parts["verdict"]:
         ctx = ["</s>", "</s>", *(surfaces[w] for w in words)][-2:]
         out.append({"rel": "verdict", "src": ctx, "dst": surfaces[node], "weight": parts["verdict"]})

@@ -89,8 +89,7 @@ class Runtime:
         top = scoring.top_k(sc.score, cfg.trace_k)
         if chosen not in top:
             top = np.append(top[: cfg.trace_k - 1], chosen)
-        rows: provenance.Rows = {}  # this step's next/next2 rows, read once for all candidates
-        cands = [provenance.candidate(self.snap, int(c), state, sc, rows) for c in top]
+        cands = [provenance.candidate(self.snap, int(c), state, sc) for c in top]
         copy_source = sc.prop.copy_from.get(chosen) if sc.prop.parts["copy"][chosen] > 0 else None
         text = scoring.written_form(state, chosen, sc.cap)
         if copy_source is not None:  # a copied word is written as its passage writes it

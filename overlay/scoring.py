@@ -14,12 +14,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from graph_store import END_ID, SENTENCE_END, is_cjk, needs_space
+from graph_store import END_ID, SENTENCE_END
 
 from .config import RuntimeConfig
 from .lexicon import Lexicon
 from .state import AnswerState, Scored
 from .trust import step_trust
+
+LOG_RANK_ONE = np.log1p(1)  # the tie penalty's log(1 + rank) at rank 1
 
 
 def score(
@@ -42,16 +44,14 @@ def score(
     raw = prop.total(cfg)
     prev = state.surfaces[-1] if state.surfaces else state.prev_surface
     cap = prev is None or prev in SENTENCE_END
-    space = space_mask(lex, prev)
-    first = np.where(space, lex.first[cap, True], lex.first[cap, False])
-    tie = np.where(space, lex.tie_rank[cap, True], lex.tie_rank[cap, False])
-    exact = np.where(space, lex.exact[cap, True], lex.exact[cap, False])
+    written = lex.written_as(cap, prev)
+    space, first, exact = written.space, written.first, written.exact
     # A word that shares its first subword with others borrows their probability. The graph's own
-    # proposals only have to beat the word that *is* that subword; the rest queue by frequency and pay
-    # for being unverified, so a blocked " is" does not turn into " islets".
+    # proposals only have to beat the word that *is* that subword (rank at most 1); the rest queue by
+    # frequency and pay for being unverified, so a blocked " is" does not turn into " islets".
     proposed = raw > 0
-    tie = np.where(proposed, np.minimum(tie, 1), tie)
-    llm = logprobs[first] - cfg.tie_penalty * np.log1p(tie) - np.where(exact | proposed, 0.0, cfg.inexact_penalty)
+    log_tie = np.where(proposed, np.minimum(written.log_tie, LOG_RANK_ONE), written.log_tie)
+    llm = logprobs[first] - cfg.tie_penalty * log_tie - np.where(exact | proposed, 0.0, cfg.inexact_penalty)
     llm[END_ID] = logprobs[eos].max()
     copies = prop.parts["copy"] > 0
     p_graph = float(np.exp(llm[copies].max())) if copies.any() else 0.0
@@ -71,17 +71,13 @@ def score(
         allowed[END_ID] = bool(state.words)
     if only is not None:
         allowed &= only
-    return Scored(prop, llm, g, allowed, np.where(allowed, w_llm * llm + cfg.beta * g, -np.inf), space, cap, trust)
+    total = (llm if w_llm == 1.0 else w_llm * llm) + cfg.beta * g
+    return Scored(prop, llm, g, allowed, np.where(allowed, total, -np.inf), space, cap, trust)
 
 
 def space_mask(lex: Lexicon, prev: str | None) -> np.ndarray:
     """Which words would be written with a leading space after `prev`."""
-    if prev is None or not needs_space(prev, "a"):
-        return np.zeros(len(lex), bool)
-    space = ~lex.no_space
-    if is_cjk(prev[-1:]):
-        space = space & ~lex.cjk
-    return space
+    return lex.written_as(False, prev).space
 
 
 def mask(state: AnswerState, cfg: RuntimeConfig, prop) -> np.ndarray:

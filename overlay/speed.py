@@ -7,9 +7,11 @@ prompt (`llamacpp_generate`) and on the RAG prompt (`llamacpp_rag_generate`: the
 prefill that the bare chat prompt does not), then the overlay on each backend asked for. Same prompts, same
 word budget.
 
-Each overlay backend runs behind `TimedBackend`, which times its forward passes, so `ms_per_step` splits
-into the LLM's share and the graph's (retrieval, propose, score, choose, trace records): what bounds the
-loop on a fast engine.
+Each overlay backend runs behind `TimedBackend`, which times its forward passes. An answer's time splits
+into what it costs once (`prefill_ms_per_answer`: retrieval, weighing and seeding, `prepare_ms_per_answer`,
+plus the prompt's prefill) and what it costs per step: `ms_per_step_llm` (the loop's forward passes) and
+`ms_per_step_graph` (propose, score, choose, trace records): what bounds the loop on a fast engine.
+`ms_per_step` is the whole answer's time per step, prefill included.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class TimedBackend:
     """A backend whose forward passes (start, feed, crop) are timed; everything else passes through."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.seconds = inner, 0.0
+        self.inner, self.seconds, self.start_seconds = inner, 0.0, 0.0  # all forwards; the prompts' prefill
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -50,7 +52,11 @@ class TimedBackend:
             self.seconds += time.perf_counter() - t
 
     def start(self, ids: list[int]) -> Any:
-        return self._timed(self.inner.start, ids)
+        before = self.seconds
+        try:
+            return self._timed(self.inner.start, ids)
+        finally:
+            self.start_seconds += self.seconds - before
 
     def feed(self, session: Any, ids: list[int], keep: list[int] | None = None) -> np.ndarray:
         return self._timed(self.inner.feed, session, ids, keep)
@@ -81,9 +87,8 @@ def speed(
         k: {"seconds": 0.0, "tokens": 0, "words": 0}
         for k in ("plain_generate", "prompt_lookup", "llamacpp_generate", "llamacpp_rag_generate")
     }
-    runs = {
-        k: {"seconds": 0.0, "words": 0, "steps": 0, "llm_seconds": 0.0, "prefill": 0.0, "requests": 0} for k in overlays
-    }
+    sums = ("seconds", "words", "steps", "llm_seconds", "start_seconds", "prefill", "requests")
+    runs = {k: dict.fromkeys(sums, 0.0) for k in overlays}
     trace_s = 0.0
     for done, q in enumerate(prompts):
         rag = rag_prompt(hf, q, cfg)  # one retrieval, for both engines' RAG prompt
@@ -101,11 +106,13 @@ def speed(
             base[name]["words"] += _words(engine.tokenizer, out)
         for name, rt in overlays.items():
             timed = rt.backend
-            llm_before, requests_before = timed.seconds, getattr(timed, "requests", 0)
+            llm_before, start_before = timed.seconds, timed.start_seconds
+            requests_before = getattr(timed, "requests", 0)
             t = time.perf_counter()
             answer = rt.answer(q, cfg)
             runs[name]["seconds"] += time.perf_counter() - t
             runs[name]["llm_seconds"] += timed.seconds - llm_before
+            runs[name]["start_seconds"] += timed.start_seconds - start_before
             runs[name]["requests"] += getattr(timed, "requests", 0) - requests_before
             runs[name]["steps"] += len(answer.steps)
             runs[name]["prefill"] += answer.timings["prefill_seconds"]
@@ -121,14 +128,16 @@ def speed(
         result[name] = {"tokens_per_s": b["tokens"] / b["seconds"], "words_per_s": b["words"] / b["seconds"]}
     result["overlay"] = {}
     for name, r in runs.items():
-        steps = max(r["steps"], 1)
+        steps = max(int(r["steps"]), 1)
+        loop_llm = r["llm_seconds"] - r["start_seconds"]  # forwards after the prompt's prefill
         result["overlay"][name] = {
             "words_per_s": r["words"] / r["seconds"],
             "ms_per_step": 1000 * r["seconds"] / steps,
-            "ms_per_step_llm": 1000 * r["llm_seconds"] / steps,
-            "ms_per_step_graph": 1000 * (r["seconds"] - r["llm_seconds"]) / steps,
+            "ms_per_step_llm": 1000 * loop_llm / steps,
+            "ms_per_step_graph": 1000 * (r["seconds"] - r["prefill"] - loop_llm) / steps,
             "prefill_ms_per_answer": 1000 * r["prefill"] / len(prompts),
-            "steps": r["steps"],
+            "prepare_ms_per_answer": 1000 * (r["prefill"] - r["start_seconds"]) / len(prompts),
+            "steps": int(r["steps"]),
         } | ({"requests_per_step": r["requests"] / steps} if r["requests"] else {})
     over = result["overlay"]
 

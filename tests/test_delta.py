@@ -49,6 +49,24 @@ def test_delta_layers_words_and_passages_then_folds_into_publish(ws: Path, tmp_p
     con.close()
 
 
+def test_each_live_fact_embeds_only_its_own_passages(ws: Path, tmp_path: Path, monkeypatch) -> None:
+    """Sequential edits: the delta keeps the vectors it already had, so edit time does not grow with it."""
+    import graph_store.delta as delta
+
+    embedded: list[str] = []
+    real = delta.embed_texts
+    monkeypatch.setattr(delta, "embed_texts", lambda texts, *a, **k: embedded.extend(texts) or real(texts, *a, **k))
+    for i, text in enumerate((FACT, "Quibbleton is a blue lake on Venus.")):
+        (tmp_path / f"f{i}.txt").write_text(text + "\n")
+        quick_ingest(ws / "graph.duckdb", [tmp_path / f"f{i}.txt"])
+        publish_delta(ws / "graph.duckdb", ws / "snapshots")
+        if i == 0:
+            first = Snapshot.open(ws / "snapshots").nearest(FACT, 1)
+    assert len(embedded) == 2 and "Quibbleton" in embedded[1]  # one passage each time
+    again = Snapshot.open(ws / "snapshots").nearest(FACT, 1)
+    assert again[0][1] == first[0][1] and again[0][0] == pytest.approx(first[0][0], abs=1e-6)
+
+
 def test_runtime_over_a_delta_reuses_the_published_lexicon(ws: Path, backend, tmp_path: Path) -> None:
     rt = Runtime(Snapshot.open(ws / "snapshots"), backend)
     fact = tmp_path / "fact.txt"
@@ -89,3 +107,53 @@ def test_cli_live_ingest_and_eval_edits(cli, home: Path, small_home: Path, tmp_p
     assert result["overlay"]["efficacy"] == 1.0 and result["edit_seconds"]["p50"] > 0
     assert set(result["rag"]) == {"efficacy", "paraphrase"} and "efficacy" in result["llm_only"]
     assert Snapshot.open(home / "snapshots").word_id("Varradosh") is None  # the eval used a scratch copy
+    assert "override" not in result["overlay"]  # no line names an old answer
+
+    rows[0]["old"] = "potter"  # a fact that replaces a belief: scored for override as well
+    file.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = cli_json(cli, "eval", "edits", file)
+    assert result["contradicting"] == 1 and 0.0 <= result["overlay"]["override"] <= result["overlay"]["efficacy"]
+    assert {"override", "override_paraphrase"} <= set(result["rag"]) and "override" in result["llm_only"]
+
+    seq = cli_json(cli, "eval", "edits", file, "--sequential", "--scale", "3")
+    assert seq["live_facts"] == 4 and seq["overlay"]["efficacy"] == 1.0  # found among invented look-alikes
+    assert set(seq["after_publish"]["overlay"]) == {"efficacy", "paraphrase", "specificity"}
+    assert seq["after_publish"]["overlay"]["efficacy"] == 1.0 and seq["edit_seconds_end"]["p50"] > 0
+    assert Snapshot.open(home / "snapshots").word_id("Varradosh") is None
+    cli("eval", "edits", file, "--scale", "3", expect=2)  # padding without --sequential: bad usage
+
+
+def test_overrides_and_invented_facts() -> None:
+    from overlay.edits import invented_facts, overrides
+
+    assert overrides("The capital of France is Lima. Paris was it before.", ["Lima"], "Paris")
+    assert not overrides("The capital of France is Paris, not Lima.", ["Lima"], "Paris")
+    assert not overrides("France is in Europe. Its capital is Lima.", ["Lima"], "Paris")  # not first
+    facts = invented_facts(50, seed=1)
+    assert facts == invented_facts(50, seed=1) != invented_facts(50, seed=2)
+    assert len({f.split(" is a ")[0] for f in facts}) == 50
+
+
+def test_forget_live_stops_the_answer_using_a_fact(cli, home: Path, small_home: Path, tmp_path: Path) -> None:
+    shutil.copytree(small_home, home, symlinks=True)
+    before = cli_json(cli, "graph", "stats")
+    fact = tmp_path / "zorblax.txt"
+    fact.write_text(FACT + "\n")
+    cli_json(cli, "graph", "ingest", fact, "--live")
+    assert "Zorblax" in search(Snapshot.open(home / "snapshots"), "What is Zorblax?", k=1)[0].text
+    cli("graph", "forget", "no-such-document", "--live", expect=2)  # nothing removed
+    assert cli_json(cli, "graph", "stats")["passages"] == before["passages"] + 1
+    gone = cli_json(cli, "graph", "forget", "zorblax.txt", "--live")
+    assert gone["documents"] == 1 and gone["passages"] == 1 and gone["delta"]["passages"] == 0
+    snap = Snapshot.open(home / "snapshots")
+    assert all("Zorblax" not in h.text for h in search(snap, "What is Zorblax?", k=3))
+    answer = cli_json(cli, "ask", "What is Zorblax?", "--max-words", "12")
+    assert all("Zorblax" not in p["text"] for p in answer["passages"]) and "red volcano" not in answer["text"]
+    # a published document: hidden live at once, and gone from the next version
+    title = snap.passage(search(snap, "volcano", k=1)[0].id).title
+    hidden = cli_json(cli, "graph", "forget", title, "--live")
+    assert hidden["delta"]["removed"] == hidden["passages"] >= 1
+    assert all(h.title != title for h in search(Snapshot.open(home / "snapshots"), "volcano", k=5))
+    cli("graph", "publish")
+    assert all(h.title != title for h in search(Snapshot.open(home / "snapshots"), "volcano", k=5))
+    assert cli_json(cli, "graph", "stats")["passages"] == before["passages"] - hidden["passages"]

@@ -8,11 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from common import BadInput
 from selector import SelectorConfig, load_backend
 
 from .. import evaluate
 from ..config import RuntimeConfig, build_config
 from ..edits import edits as run_edits
+from ..edits import sequential as run_sequential
 from ..runtime import Runtime
 from ..speed import SPEED_PROMPTS, TimedBackend
 from ..speed import speed as bench_speed
@@ -152,14 +154,25 @@ def prompts(
                 out.print(f"  {'✓' if d[name]['passed'] else '✗'} {name:<8} {d[name]['text']}")
 
 
+SEQUENTIAL_MEASURES = ("efficacy", "paraphrase", "specificity")  # reported live and after the publish
+
+
 @eval_app.command("edits")
 @handle_errors
 @runtime_options()
 @selector_options()
 def edits(
-    file: Path,
+    files: Annotated[list[Path], typer.Argument(help="Edit files (JSONL); lines of several are taken in turn.")],
     details: Annotated[bool, typer.Option("--details", help="Each fact with every system's answers.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N lines.")] = None,
+    sequential: Annotated[
+        bool,
+        typer.Option("--sequential", help="All facts live in one workspace, one after another, then every question."),
+    ] = False,
+    scale: Annotated[
+        int, typer.Option(min=0, help="With --sequential: this many invented facts (seeded) go live as well.")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="With --sequential: the padding facts and the order of all facts.")] = 0,
     which: Half = "all",
     model: Model = None,
     adapter: AdapterOption = None,
@@ -168,13 +181,29 @@ def edits(
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Knowledge edits: ingest each fact live (a delta, in a scratch copy), then ask, paraphrase, controls."""
-    rows = evaluate.half(evaluate.read_jsonl(file, ("fact", "question", "paraphrase", "answers", "controls")), which)
-    rows = rows[:limit]
+    required = ("fact", "question", "paraphrase", "answers", "controls")
+    rows = [row for file in files for row in evaluate.half(evaluate.read_jsonl(file, required), which)][:limit]
+    if scale and not sequential:
+        raise BadInput("--scale pads a --sequential run; add --sequential", param="scale")
     ws = Workspace()
     config = build_config(RuntimeConfig, settings or {})
     runtime = runtime_for(ws, model, adapter, config=config, selector=selector)
+    if sequential:
+        with _progress("sequential edits") as progress:
+            result = run_sequential(runtime, ws, rows, scale, seed, progress=progress)
+        prefixes = [("", "live"), ("after_publish.", "after publish")]
+        _report(
+            result,
+            as_json,
+            [("facts asked", "n"), ("facts live", "live_facts")]
+            + [(f"{when} {m}", f"{at}overlay.{m}") for at, when in prefixes for m in SEQUENTIAL_MEASURES]
+            + [(f"edit seconds {k} {p}", f"edit_seconds{k}.{p}") for k in ("_start", "_end") for p in ("p50", "p95")]
+            + [("publish seconds", "after_publish.publish_seconds")],
+        )
+        return
     with _progress("edits") as progress:
         result = run_edits(runtime, ws, rows, progress=progress, details=details)
+    overriding = evaluate.SYSTEMS if "contradicting" in result else ()  # lines that name the `old` answer
     _report(
         result,
         as_json,
@@ -186,6 +215,7 @@ def edits(
             ("rag efficacy", "rag.efficacy"),
             ("rag paraphrase", "rag.paraphrase"),
             ("llm_only efficacy", "llm_only.efficacy"),
+            *[(f"{system} override", f"{system}.override") for system in overriding],
             ("edit seconds p50", "edit_seconds.p50"),
             ("edit seconds p95", "edit_seconds.p95"),
         ],
@@ -247,6 +277,8 @@ def speed(
             (f"overlay {name} words/s", f"overlay.{name}.words_per_s"),
             (f"overlay {name} ms/step llm", f"overlay.{name}.ms_per_step_llm"),
             (f"overlay {name} ms/step graph", f"overlay.{name}.ms_per_step_graph"),
+            (f"overlay {name} ms/answer prepare", f"overlay.{name}.prepare_ms_per_answer"),
+            (f"overlay {name} ms/answer prefill", f"overlay.{name}.prefill_ms_per_answer"),
         ]
     rows += [(k, k) for k in ("ratio_words", "ratio_vs_prompt_lookup", "ratio_vs_llamacpp") if result[k] is not None]
     _report(result, as_json, rows + [("trace cost (share)", "trace_cost")])

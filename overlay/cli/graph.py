@@ -90,6 +90,36 @@ def ingest(
 
 @graph_app.command()
 @handle_errors
+def forget(
+    documents: Annotated[list[str], typer.Argument(help="Documents by id (a live fact's fact:…) or title.")],
+    live: Annotated[
+        bool, typer.Option("--live", help="Stop using them at once, as a delta over the current snapshot.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Remove documents (their passages, tokens, links, aliases) in one transaction; all or nothing."""
+    ws = Workspace()
+    ensure_not_served(ws)
+    if live:
+        summary, delta = gs.forget_live(ws.graph_db, ws.snapshots, documents, ws.embedding_model)
+        if as_json:
+            return emit_json(summary.__dict__ | {"delta": delta.__dict__})
+        out.print(
+            f"forgot {summary.documents} documents ({summary.passages} passages), live over v{delta.base_version}: "
+            f"{delta.removed} published passages hidden; edges are recounted at the next `overlay graph publish`"
+        )
+        return None
+    summary = gs.forget(ws.graph_db, documents)
+    if as_json:
+        return emit_json(summary.__dict__)
+    out.print(
+        f"forgot {summary.documents} documents ({summary.passages} passages), edges recounted in "
+        f"{summary.seconds:.1f}s; answers stop using them after the next `overlay graph publish` (or use --live)"
+    )
+
+
+@graph_app.command()
+@handle_errors
 def stats(as_json: Json = False) -> None:
     """Counts of sources, passages, nodes and edges."""
     with _graph(read_only=True) as con:
