@@ -27,6 +27,8 @@ from .ingest import IngestSummary, ingest_paths
 from .snapshot import Snapshot
 from .snapshot_format import DELTA_LINK, Manifest, check_model, current_folder, load_delta
 
+FACT_PREFIX = "fact:"  # the document id of a fact a user stated (`add_text_live`): it outranks older evidence
+
 
 @dataclass(frozen=True)
 class DeltaInfo:
@@ -61,7 +63,7 @@ def add_text_live(
 ) -> tuple[IngestSummary, DeltaInfo]:
     """One short text (a fact) as its own document, live at once; the file it is ingested from stays in
     `folder`. Its id comes from its content, so whatever else is live it is grouped with nothing else."""
-    doc_id = "fact:" + hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:12]
+    doc_id = FACT_PREFIX + hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:12]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{doc_id.replace(':', '-')}.jsonl"
     path.write_text(json.dumps({"id": doc_id, "title": title, "text": text}) + "\n", encoding="utf-8")

@@ -267,6 +267,9 @@ def _write(con: duckdb.DuckDBPyConnection, sources: list[_Source], progress: Pro
         plan.append((src, fresh))
     n["replaced"] = len(replaced)
     pid = (con.execute("SELECT max(id) FROM passages").fetchone()[0] or 0) + 1  # ids are never reused
+    # a short text ("The capital of Kenya is Cairo." reads as Kikuyu) leans to the graph's languages, so a
+    # fact is stemmed as the questions about it will be
+    held = {lang for (lang,) in con.execute("SELECT DISTINCT lang FROM passages WHERE lang IS NOT NULL").fetchall()}
     _remove(con, replaced, surfaces)
     vocab = _Vocab(con)  # after the removal: an alias the new version dropped no longer names the note
     for _, fresh in plan:  # titles and aliases first, so a link to a note's alias finds the note
@@ -290,7 +293,7 @@ def _write(con: duckdb.DuckDBPyConnection, sources: list[_Source], progress: Pro
         for doc, h in fresh:
             n["documents"] += 1
             first_pid = pid
-            lang = doc.lang or detect(doc.text)
+            lang = doc.lang or detect(doc.text, prefer=held)
             for ord_, chunk in enumerate(chunk_passages(doc.text)):
                 toks = textmod.split(chunk)
                 sents = textmod.sentences(toks)

@@ -23,7 +23,7 @@ from itertools import groupby
 
 import numpy as np
 
-from graph_store import END_ID, SENTENCE_END, STOPWORDS, Asked, Snapshot, sentences, split
+from graph_store import END_ID, FACT_PREFIX, SENTENCE_END, STOPWORDS, Asked, Snapshot, sentences, split
 
 from .config import RuntimeConfig
 from .lexicon import Lexicon
@@ -47,6 +47,7 @@ class Passage:
     doc: str = ""  # its document (copies within a sentence come from one)
     meaning: list[float] = field(default_factory=list)  # per position: 1, or function_match (function/echo)
     opening: tuple[int, float] | None = None  # (position, share of the question) of its best sentence's start
+    fact: bool = False  # a fact the user stated: its copies are not gated by the LLM's confidence
 
 
 @dataclass
@@ -113,7 +114,20 @@ class Accumulator:
             surfaces = [t.surface for t in tokens]
             opening = _best_sentence(tokens, asked, getattr(hit, "lang", None)) if asked else None
             self.passages.append(
-                Passage(hit.id, rank, rho, hit.title, hit.text, nodes, surfaces, dict(where), doc, meaning, opening)
+                Passage(
+                    hit.id,
+                    rank,
+                    rho,
+                    hit.title,
+                    hit.text,
+                    nodes,
+                    surfaces,
+                    dict(where),
+                    doc,
+                    meaning,
+                    opening,
+                    doc.startswith(FACT_PREFIX),
+                )
             )
         if cfg.spread > 0:
             self._spread()

@@ -26,7 +26,10 @@ def _edge_text(edge: dict[str, Any], passages: dict[int, str]) -> str:
 
 def explain_steps(trace: dict[str, Any], first: int = 0, last: int | None = None, top: int = 5) -> Group:
     """Per word: the candidates it beat, their LLM log-prob and graph parts, and the edges behind the winner."""
-    titles = {p["id"]: p.get("title") or "" for p in trace.get("passages") or []}
+    titles = {
+        p["id"]: (p.get("title") or "") + (" (a fact you stated)" if p.get("fact") else "")
+        for p in trace.get("passages") or []
+    }
     beta = trace["config"]["beta"]
     blocks: list[Any] = [
         Text(

@@ -26,7 +26,7 @@ import numpy as np
 from graph_store import END_ID, SENTENCE_END, Snapshot, join
 from selector import AdapterRef, Backend, SelectorConfig, Session, load_backend
 
-from . import provenance, scoring, spelling
+from . import provenance, scoring, spelling, trust
 from .config import RuntimeConfig
 from .lexicon import Lexicon, cased
 from .prompting import prepare
@@ -245,6 +245,7 @@ class Generation:
                     "names": h.names,
                     "dense_searched": h.dense_searched,
                     "used": any(u.id == h.id for u in state.evidence.hits),
+                    "fact": trust.is_fact(h),
                     "text": h.text,
                 }
                 for h in hits

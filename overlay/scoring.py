@@ -56,7 +56,8 @@ def score(
     copies = prop.parts["copy"] > 0
     p_graph = float(np.exp(llm[copies].max())) if copies.any() else 0.0
     w_llm = state.evidence.llm_weight
-    trust = step_trust(state.evidence.trust, float(np.exp(logprobs.max())), p_graph, cfg, w_llm)
+    fact = any(state.acc.passage(pid).fact for pid, _, _ in prop.copy_from.values()) if copies.any() else False
+    trust = step_trust(state.evidence.trust, float(np.exp(logprobs.max())), p_graph, cfg, w_llm, fact)
     g = raw if trust == 1.0 else prop.total(cfg, trust)
     allowed = mask(state, cfg, prop)
     if w_llm < 1.0 and trust > 0 and not state.words and (allowed & copies).any():

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from graph_store import FACT_PREFIX
+
 from .config import RuntimeConfig
 
 
@@ -58,13 +60,24 @@ def weigh(hits: list, cfg: RuntimeConfig) -> Evidence:
     if best >= cfg.trust_high:
         trust = 1.0
     used = [h for h in hits if trust > 0 and by_doc[h.doc_id or f"#{h.id}"] >= cfg.trust_low]
+    # a fact the user stated comes before older passages on the same subject (it is used: it is on it)
+    used.sort(key=lambda h: not is_fact(h))
     return Evidence(trust, used, shares)
 
 
-def step_trust(trust: float, p_top: float, p_graph: float, cfg: RuntimeConfig, llm: float = 1.0) -> float:
+def is_fact(hit) -> bool:
+    """A passage of a fact a user stated (`graph_store.add_text_live`, `POST /v1/graph/facts`)."""
+    return bool(hit.doc_id) and hit.doc_id.startswith(FACT_PREFIX)
+
+
+def step_trust(
+    trust: float, p_top: float, p_graph: float, cfg: RuntimeConfig, llm: float = 1.0, fact: bool = False
+) -> float:
     """This step's trust: where the LLM is sure of a word the graph does not back (p_top high, p_graph
     low), weak evidence gives way; where the graph backs the LLM's choice, nothing changes. The LLM's
-    sureness counts as much as its log-probs do (`llm`, the answer's LLM weight)."""
-    if trust <= 0 or cfg.confidence_gate <= 0 or llm <= 0:
+    sureness counts as much as its log-probs do (`llm`, the answer's LLM weight). A copy from a fact the
+    user stated (`fact`) is not gated: the user's word outranks what the model believes ("The capital of
+    Italy is Warsaw." against its sure "Rome")."""
+    if trust <= 0 or cfg.confidence_gate <= 0 or llm <= 0 or fact:
         return trust
     return trust * max(0.0, min(1.0, 1.0 - p_top + p_graph)) ** (cfg.confidence_gate * llm)

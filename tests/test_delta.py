@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graph_store import Snapshot, connect, publish, publish_delta, quick_ingest, search
+from graph_store import Snapshot, add_text_live, connect, ingest_paths, publish, publish_delta, quick_ingest, search
 from graph_store.db import is_stale
 from overlay import Runtime, RuntimeConfig
-from tests.helpers import cli_json
+from tests.helpers import DATA, cli_json
 
 FACT = "Zorblax is a red volcano on Mars. Zorblax erupted in the year of the comet."
 
@@ -157,3 +157,23 @@ def test_forget_live_stops_the_answer_using_a_fact(cli, home: Path, small_home: 
     cli("graph", "publish")
     assert all(h.title != title for h in search(Snapshot.open(home / "snapshots"), "volcano", k=5))
     assert cli_json(cli, "graph", "stats")["passages"] == before["passages"] - hidden["passages"]
+
+
+def test_a_stated_fact_overrides_what_the_model_believes(backend, tmp_path: Path) -> None:
+    """Counterfactual: "Tokyo is the capital of Japan" in the graph and in SmolLM2; the user says Havana."""
+    home = tmp_path / "ws"
+    ingest_paths(home / "graph.duckdb", [DATA / "mixed.txt"], progress=False)
+    publish(home / "graph.duckdb", home / "snapshots", progress=False)
+    before = Runtime(Snapshot.open(home / "snapshots"), backend, RuntimeConfig(max_words=12))
+    assert "Tokyo" in before.answer("What is the capital of Japan?").text
+    add_text_live(home / "graph.duckdb", home / "snapshots", "The capital of Japan is Havana.", tmp_path / "facts")
+    live = Runtime(Snapshot.open(home / "snapshots"), backend, RuntimeConfig(max_words=12))
+    answer = live.answer("What is the capital of Japan?")
+    head = answer.text.split(".")[0]
+    assert "Havana" in head and "Tokyo" not in head, answer.text
+    assert answer.passages[0]["fact"] and answer.passages[0]["used"]  # the trace says whose word it was
+    step = next(s for s in answer.steps if s.text == "Havana")
+    assert step.trust == 1.0 and step.copy_source is not None  # not gated by the LLM's belief
+    con = connect(home / "graph.duckdb")
+    assert con.execute("SELECT lang FROM passages WHERE doc_id LIKE 'fact:%'").fetchone()[0] == "en"
+    con.close()

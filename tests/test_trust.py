@@ -45,6 +45,11 @@ def test_trust_rises_with_the_share_of_the_question_a_passage_holds() -> None:
     # a sure LLM overrules evidence that does not back it; evidence that backs it keeps its weight
     assert step_trust(1.0, 0.95, 0.0, cfg) == pytest.approx(0.05)
     assert step_trust(1.0, 0.95, 0.95, cfg) == 1.0
+    # a fact the user stated comes first among passages as relevant, and a sure LLM does not overrule it
+    assert step_trust(1.0, 0.95, 0.0, cfg, fact=True) == 1.0
+    facts = weigh([hit(0.9, doc="wiki:Japan", pid=1), hit(0.6, doc="fact:0a1b", pid=9)], cfg).hits
+    assert [h.id for h in facts] == [9, 1]
+    assert [h.id for h in weigh([hit(0.9, doc="a", pid=1), hit(1.0, doc="b", pid=9)], cfg).hits] == [1, 9]
 
 
 def test_hits_say_how_much_of_the_question_they_hold(rt: Runtime) -> None:

@@ -45,6 +45,10 @@ def test_language_is_detected_and_recorded(vault_home: Path, tmp_path: Path) -> 
     assert set(q(vault_home / "graph.duckdb", "SELECT DISTINCT lang FROM passages")) == {("ru",)}
     assert detect("Москва — столица России и крупнейший город страны.") == "ru"
     assert detect("Hello", among=["en", "ru"]) == "en"  # a few words: told only among the graph's languages
+    # a short fact leans to a language the graph holds where the detector is unsure, not where it is sure
+    assert detect("The capital of Kenya is Cairo.") != "en"
+    assert detect("The capital of Kenya is Cairo.", prefer={"en"}) == "en"
+    assert detect("Москва — столица России.", prefer={"en"}) == "ru"
     assert stems(["поэтом", "поэт"], "ru") == ["поэт", "поэт"]
     given = tmp_path / "given.jsonl"
     given.write_text(json.dumps({"id": "x", "text": "Short.", "lang": "de"}) + "\n", encoding="utf-8")
