@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Issue 15 graph work and issue 17 edits, measured one at a time on the 2-core machine (nothing else running),
+# on the dev workspace: overlay graph ingest --wiki --exclude-titles ../shared/eval/exclude_dev.txt && overlay graph publish
+set -euo pipefail
+export OVERLAY_HOME=${OVERLAY_HOME:-/work/devws}
+E=../shared/eval
+R=bench/results/issue17
+overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/edits_counterfactual_dev.json
+for i in 1 2 3; do overlay bench speed --n 20 --json > $R/speed_run$i.json; done  # medians in $R/summary.json
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --json > $R/edits_sequential_1000.json
