@@ -1,7 +1,8 @@
 """HTTP interface: an OpenAI-compatible chat endpoint, traces and their explanation pages, the graph."""
 
 from .app import create_app
+from .config import ServerConfig
 from .page import trace_page
 from .service import Service
 
-__all__ = ["Service", "create_app", "trace_page"]
+__all__ = ["ServerConfig", "Service", "create_app", "trace_page"]

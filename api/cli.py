@@ -24,6 +24,7 @@ from overlay.cli import (
     ask,
     bench_app,
     chat,
+    config_options,
     emit_json,
     err,
     eval_app,
@@ -39,6 +40,7 @@ from overlay.cli import (
 )
 from selector import SelectorConfig
 
+from .config import ServerConfig
 from .page import trace_page
 from .service import Service
 
@@ -51,16 +53,19 @@ SETTINGS: dict[str, type[BaseModel]] = {
     "selector": SelectorConfig,
     "distill": DistillConfig,
     "workspace": Workspace,
+    "server": ServerConfig,
 }
 
 
 @handle_errors
 @selector_options()
+@config_options(ServerConfig, panel="Server settings (also OVERLAY_QUEUE)", into="server")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     model: Model = None,
     selector: dict | None = None,
+    server: dict | None = None,
 ) -> None:
     """Serve the current snapshot over HTTP until interrupted (writes need OVERLAY_API_KEY)."""
     import uvicorn
@@ -70,7 +75,8 @@ def serve(
     ws = Workspace()
     key = os.environ.get("OVERLAY_API_KEY") or None
     engine = build_config(SelectorConfig, selector or {})
-    service = Service.open(ws, model=model, api_key=key, selector=engine)
+    limits = build_config(ServerConfig, server or {})
+    service = Service.open(ws, model=model, api_key=key, selector=engine, server=limits)
     err.print(
         f"serving {service.model_id} on snapshot v{service.runtime.snap.version} at http://{host}:{port}  "
         f"(writes {'enabled' if key else 'disabled: set OVERLAY_API_KEY'})"

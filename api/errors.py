@@ -61,7 +61,7 @@ def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 def _ours(_: Request, exc: OverlayError) -> JSONResponse:
     status, body = error_body(exc)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=getattr(exc, "headers", None))
 
 
 def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -20,6 +20,8 @@ from graph_store import Snapshot, add_text_live, apply_edit, connect, ingest_pat
 from overlay import MAX_WORDS, Answer, Runtime, RuntimeConfig, Step, TraceStore, Workspace, build_config
 from selector import Backend, SelectorConfig, load_backend
 
+from .admission import Admission
+from .config import ServerConfig
 from .errors import APIError
 from .jobs import Job, Jobs
 from .schemas import ChatRequest
@@ -36,6 +38,8 @@ class Service:
     runtime: Runtime | None = None
     traces: TraceStore | None = None
     jobs: Jobs | None = None
+    server: ServerConfig = field(default_factory=ServerConfig)
+    admission: Admission | None = None  # completions held at once (server.queue)
     lock: threading.Lock = field(default_factory=threading.Lock)  # the model: one answer at a time
     graph_lock: threading.Lock = field(default_factory=threading.Lock)  # graph.duckdb: one writer at a time
 
@@ -48,13 +52,15 @@ class Service:
         api_key: str | None = None,
         backend: Backend | None = None,
         selector: SelectorConfig | None = None,
+        server: ServerConfig | None = None,
     ) -> Service:
         """Load the model (or share a loaded `backend`), open the trace store and the current snapshot."""
         if backend is None:
             engine = selector or SelectorConfig()
             active = resolve_adapter(workspace.home, None) if engine.takes_adapters else None
             backend = load_backend(model, active, engine)
-        svc = cls(workspace, backend, config or RuntimeConfig(), api_key)
+        svc = cls(workspace, backend, config or RuntimeConfig(), api_key, server=server or ServerConfig())
+        svc.admission = Admission(svc.server.queue)
         svc.traces = TraceStore(workspace.traces_db)
         svc.reload()
         handlers = {"ingest": svc._ingest_job, "publish": svc._publish_job, "distill": svc._distill_job}
@@ -181,9 +187,13 @@ class Service:
     def answer(self, req: ChatRequest) -> Answer:
         cfg = self.request_config(req)
         messages = req.plain_messages()
-        with self.lock, self.selector(req.model):
-            answer = self.runtime.answer(messages, cfg)
-            self.traces.save(answer)
+        started = self.admission.enter()
+        try:
+            with self.lock, self.selector(req.model):
+                answer = self.runtime.answer(messages, cfg)
+                self.traces.save(answer)
+        finally:
+            self.admission.leave(started)
         return answer
 
     def stream(self, req: ChatRequest) -> tuple[str, Iterator[Step | Answer | Exception]]:
@@ -191,8 +201,13 @@ class Service:
         cfg = self.request_config(req)
         messages = req.plain_messages()
         out: queue.Queue = queue.Queue()
-        with self.lock:  # the id is fixed before the first step, so the response can carry it from the start
-            gen = self.runtime.stream(messages, cfg)
+        started = self.admission.enter()
+        try:
+            with self.lock:  # the id is fixed before the first step, so the response can carry it from the start
+                gen = self.runtime.stream(messages, cfg)
+        except BaseException:
+            self.admission.leave(started)
+            raise
 
         def work() -> None:
             try:
@@ -204,6 +219,7 @@ class Service:
             except Exception as exc:  # handed to the response, which reports it in the stream
                 out.put(exc)
             finally:
+                self.admission.leave(started)
                 out.put(_DONE)
 
         threading.Thread(target=work, name=f"answer-{gen.id[:8]}", daemon=True).start()

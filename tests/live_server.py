@@ -10,15 +10,15 @@ from pathlib import Path
 
 import uvicorn
 
-from api import Service, create_app
+from api import ServerConfig, Service, create_app
 from overlay import Workspace
 
 KEY = "test-key-123"
 
 
 class LiveServer:
-    def __init__(self, home: Path, backend, api_key: str | None) -> None:
-        self.service = Service.open(Workspace(home=home), api_key=api_key, backend=backend)
+    def __init__(self, home: Path, backend, api_key: str | None, server: ServerConfig | None = None) -> None:
+        self.service = Service.open(Workspace(home=home), api_key=api_key, backend=backend, server=server)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -40,7 +40,9 @@ class LiveServer:
         self.thread.join(10)
 
 
-def serve_copy(source: Path, home: Path, backend, api_key: str | None = KEY) -> LiveServer:
+def serve_copy(
+    source: Path, home: Path, backend, api_key: str | None = KEY, server: ServerConfig | None = None
+) -> LiveServer:
     """A live server over a copy of a published workspace (so a test may change it freely)."""
     shutil.copytree(source, home, symlinks=True)
-    return LiveServer(home, backend, api_key)
+    return LiveServer(home, backend, api_key, server)

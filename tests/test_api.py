@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from api import ServerConfig
 from tests.live_server import KEY, LiveServer, serve_copy
 
 
@@ -138,6 +139,28 @@ def test_concurrent_clients_get_their_own_traces(served, model_id) -> None:
             trace = h.get(f"/v1/traces/{body['id']}").json()
             assert trace["text"] == body["choices"][0]["message"]["content"]
             assert trace["prompt"][-1]["content"] == q
+
+
+def test_a_full_queue_answers_503_with_retry_after(backend, small_home: Path, tmp_path: Path) -> None:
+    """One completion held (a stream being read), a queue of one: the next request, plain or streamed, is
+    refused at once with 503 + Retry-After in the envelope; once the stream ends it is answered."""
+    body = {"model": backend.model_id, "messages": [{"role": "user", "content": "What is a volcano?"}]}
+    with (
+        serve_copy(small_home, tmp_path / "ws", backend, server=ServerConfig(queue=1)) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as h,
+    ):
+        with h.stream("POST", "/v1/chat/completions", json=body | {"stream": True, "max_tokens": 40}) as held:
+            lines = held.iter_lines()
+            assert next(lines).startswith("data: ")  # answering: the one place is taken
+            for extra in ({}, {"stream": True}):
+                r = h.post("/v1/chat/completions", json=body | extra | {"max_tokens": 5})
+                assert r.status_code == 503, r.text
+                assert r.json()["error"]["code"] == "overloaded" and int(r.headers["retry-after"]) >= 1
+            assert h.get("/v1/graph/stats").status_code == 200  # other routes are not queued behind it
+            assert [line for line in lines if line][-1] == "data: [DONE]"
+        r = h.post("/v1/chat/completions", json=body | {"max_tokens": 5})
+        assert r.status_code == 200 and h.get(f"/v1/traces/{r.json()['id']}").status_code == 200
+        assert server.service.admission.held == 0
 
 
 def test_graph_reads(served) -> None:
