@@ -78,7 +78,8 @@ Svc = Annotated[Service, Depends(_svc)]
 
 @router.get("/health")
 def health(svc: Svc) -> dict:
-    return {"status": "ok", "model": svc.model_id, "snapshot_version": svc.runtime.snap.version}
+    held = {"held": svc.admission.held, "limit": svc.admission.limit}  # completions answering or waiting
+    return {"status": "ok", "model": svc.model_id, "snapshot_version": svc.runtime.snap.version, "queue": held}
 
 
 @router.get("/v1/models")

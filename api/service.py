@@ -62,6 +62,7 @@ class Service:
         svc = cls(workspace, backend, config or RuntimeConfig(), api_key, server=server or ServerConfig())
         svc.admission = Admission(svc.server.queue)
         svc.traces = TraceStore(workspace.traces_db)
+        workspace.recover()
         svc.reload()
         handlers = {"ingest": svc._ingest_job, "publish": svc._publish_job, "distill": svc._distill_job}
         svc.jobs = Jobs(workspace.jobs, handlers)

@@ -15,6 +15,7 @@ from .errors import (
 )
 from .files import sha256_file, write_atomic, write_json
 from .migrations import migrate
+from .process import pid_alive
 from .progress import progress_bar
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "OverlayError",
     "Unavailable",
     "error_of",
+    "pid_alive",
     "migrate",
     "progress_bar",
     "sha256_file",

@@ -6,7 +6,7 @@ Writers work on the DuckDB graph (`graph.duckdb`); the runtime reads only publis
 from .counting import PROVENANCE_SAMPLE
 from .curation import Edit, apply_edit, apply_edits, edit_log, replay, resolve, undo
 from .db import END_ID, END_KEY, KEYED, RELATIONS, ROW_RELATIONS, connect, transaction
-from .delta import FACT_PREFIX, DeltaInfo, add_text_live, ingest_live, publish_delta, quick_ingest
+from .delta import FACT_PREFIX, DeltaInfo, add_text_live, ingest_live, publish_delta, quick_ingest, recover_live
 from .embeddings import ensure_embeddings
 from .errors import GraphStoreError, IngestError, NotFoundError, SnapshotError, WorkspaceBusyError
 from .export import export_graph, import_edges, to_networkx
@@ -80,6 +80,7 @@ __all__ = [
     "publish",
     "publish_delta",
     "quick_ingest",
+    "recover_live",
     "read_wiki",
     "replay",
     "resolve",

@@ -6,20 +6,32 @@ next full publish; `publish_delta` then writes what the runtime needs to use the
 added since the current snapshot, their vectors and their new words) into a `delta-*` folder and swaps the
 `delta` link atomically. `Snapshot.open` layers a delta whose base is the version it opens; a full publish
 removes the link, because the new version holds it all.
+
+A live edit is the graph's transaction and then the delta's swap: a crash between them leaves the graph
+holding what the served delta does not yet. So a live edit first writes its intent (`.live-pending`, its
+pid) and removes it once the delta is swapped; `recover_live`, run where a workspace is opened to answer,
+finds an intent whose process is gone and rebuilds the delta from the graph (always right: the delta is a
+function of the graph and the current snapshot), so the edit is whole, or, if the crash came before the
+transaction committed, the delta is as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from common import pid_alive, write_atomic
 
 from . import db
 from .embeddings import embed_texts, model_id, passage_embed_text
@@ -28,6 +40,7 @@ from .snapshot import Snapshot
 from .snapshot_format import DELTA_LINK, Manifest, check_model, current_folder, load_delta
 
 FACT_PREFIX = "fact:"  # the document id of a fact a user stated (`add_text_live`): it outranks older evidence
+PENDING = ".live-pending"  # in snapshots/: a live edit under way (its pid)
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,44 @@ def ingest_live(
     """Small files, live at once: `quick_ingest` then `publish_delta` (refused before anything is written
     if the current snapshot's vectors are another model's)."""
     check_model(Manifest.load(current_folder(Path(snapshots_dir))), model_id(embedding_model), "a delta")
-    return quick_ingest(db_path, paths), publish_delta(db_path, snapshots_dir, embedding_model)
+    with live_edit(snapshots_dir) as transaction:
+        summary = transaction(quick_ingest, db_path, paths)
+        return summary, publish_delta(db_path, snapshots_dir, embedding_model)
+
+
+@contextlib.contextmanager
+def live_edit(snapshots_dir: Path | str) -> Iterator[Callable]:
+    """Around a live edit: its intent, kept if it does not finish. It yields a runner for the edit's graph
+    transaction, which is all or nothing: if that fails, there is nothing to finish and the intent goes."""
+    marker = Path(snapshots_dir) / PENDING
+    write_atomic(marker, str(os.getpid()))
+
+    def transaction(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BaseException:
+            marker.unlink(missing_ok=True)
+            raise
+
+    yield transaction
+    marker.unlink(missing_ok=True)
+
+
+def recover_live(db_path: Path | str, snapshots_dir: Path | str, embedding_model: str | None = None) -> bool:
+    """Finish a live edit that a crash (or an error) left unfinished: rebuild the delta from the graph.
+    True if it did; nothing happens while the edit's process still runs."""
+    marker = Path(snapshots_dir) / PENDING
+    try:
+        pid = int(marker.read_text() or 0)
+    except FileNotFoundError:
+        return False
+    except ValueError:
+        pid = 0
+    if pid != os.getpid() and pid_alive(pid):
+        return False
+    publish_delta(db_path, snapshots_dir, embedding_model)
+    marker.unlink(missing_ok=True)
+    return True
 
 
 def add_text_live(

@@ -20,7 +20,7 @@ from common import BadInput
 from .counting import recount as recount_edges
 from .curation import replay
 from .db import connect, set_stale, transaction
-from .delta import DeltaInfo, publish_delta
+from .delta import DeltaInfo, live_edit, publish_delta
 from .errors import NotFoundError
 from .ingest import _insert, _remove
 
@@ -77,5 +77,6 @@ def forget_live(
     db_path: Path | str, snapshots_dir: Path | str, names: list[str], embedding_model: str | None = None
 ) -> tuple[ForgetSummary, DeltaInfo]:
     """Forget at once: the removal, then a delta that hides what the current snapshot still holds."""
-    summary = forget(db_path, names, recount=False)
-    return summary, publish_delta(db_path, snapshots_dir, embedding_model)
+    with live_edit(snapshots_dir) as transaction:
+        summary = transaction(forget, db_path, names, recount=False)
+        return summary, publish_delta(db_path, snapshots_dir, embedding_model)

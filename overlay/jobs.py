@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import write_json
+from common import pid_alive, write_json
 
 from .errors import JobNotFound, OverlayError
 
@@ -51,18 +51,6 @@ class Job:
         return asdict(self)
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class JobStore:
     """The records only: safe to read from any process while another one runs the job."""
 
@@ -81,7 +69,7 @@ class JobStore:
 
     def _read(self, path: Path) -> Job:
         job = Job(**json.loads(path.read_text(encoding="utf-8")))
-        if job.status in ("queued", "running") and job.pid and job.pid != os.getpid() and not _alive(job.pid):
+        if job.status in ("queued", "running") and job.pid and job.pid != os.getpid() and not pid_alive(job.pid):
             job.status, job.message = "interrupted", "interrupted: its process is gone"
         return job
 

@@ -290,5 +290,6 @@ def open_runtime(
 ) -> Runtime:
     """The current (or a given) snapshot of a workspace with a selector model on the engine `selector`
     names (and the adapter the caller resolved from the registry, if any): ready to answer."""
+    ws.recover()
     snap = Snapshot.open(ws.snapshots, version=version)
     return Runtime(snap, load_backend(model, adapter, selector), config)

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from graph_store import WorkspaceBusyError
+from graph_store import WorkspaceBusyError, recover_live
 
 LOCK_NAME = "serve.lock"
 
@@ -66,6 +66,14 @@ class Workspace(BaseSettings):
     def probes(self) -> Path:
         """Default folder of probe reports."""
         return self.home / "probes"
+
+    def recover(self) -> bool:
+        """Finish a live edit that a crash left half done (`graph_store.recover_live`), as a workspace is
+        opened to answer; if another process holds the graph, the next open does it."""
+        try:
+            return recover_live(self.graph_db, self.snapshots, self.embedding_model)
+        except WorkspaceBusyError:
+            return False
 
     @property
     def models(self) -> Path:

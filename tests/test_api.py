@@ -157,6 +157,7 @@ def test_a_full_queue_answers_503_with_retry_after(backend, small_home: Path, tm
                 assert r.status_code == 503, r.text
                 assert r.json()["error"]["code"] == "overloaded" and int(r.headers["retry-after"]) >= 1
             assert h.get("/v1/graph/stats").status_code == 200  # other routes are not queued behind it
+            assert h.get("/health").json()["queue"] == {"held": 1, "limit": 1}
             assert [line for line in lines if line][-1] == "data: [DONE]"
         r = h.post("/v1/chat/completions", json=body | {"max_tokens": 5})
         assert r.status_code == 200 and h.get(f"/v1/traces/{r.json()['id']}").status_code == 200

@@ -9,7 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graph_store import Snapshot, add_text_live, connect, ingest_paths, publish, publish_delta, quick_ingest, search
+from graph_store import (
+    IngestError,
+    Snapshot,
+    add_text_live,
+    connect,
+    ingest_live,
+    ingest_paths,
+    publish,
+    publish_delta,
+    quick_ingest,
+    search,
+)
 from graph_store.db import is_stale
 from overlay import Runtime, RuntimeConfig
 from tests.helpers import DATA, cli_json
@@ -47,6 +58,34 @@ def test_delta_layers_words_and_passages_then_folds_into_publish(ws: Path, tmp_p
     con = connect(ws / "graph.duckdb")
     assert not is_stale(con)
     con.close()
+
+
+def test_a_live_edit_cut_off_after_its_transaction_is_finished_at_the_next_open(ws: Path, tmp_path: Path) -> None:
+    """kill -9 between the graph's commit and the delta's swap: the intent left behind makes the next open
+    rebuild the delta, so the fact is live (never half there); a running edit's intent is left alone."""
+    import os
+    import subprocess
+
+    from graph_store.delta import PENDING
+    from overlay import Workspace
+
+    fact = tmp_path / "fact.txt"
+    fact.write_text(FACT + "\n")
+    workspace = Workspace(home=ws)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (ws / "snapshots" / PENDING).write_text(str(gone.pid))  # the intent of a process that died
+    quick_ingest(ws / "graph.duckdb", [fact])  # its transaction committed, its delta never swapped
+    assert Snapshot.open(ws / "snapshots").word_id("Zorblax") is None
+    (ws / "snapshots" / PENDING).write_text(str(os.getppid()))  # still running: not ours to finish
+    assert not workspace.recover() and Snapshot.open(ws / "snapshots").word_id("Zorblax") is None
+    (ws / "snapshots" / PENDING).write_text(str(gone.pid))
+    assert workspace.recover() and not (ws / "snapshots" / PENDING).exists()
+    assert Snapshot.open(ws / "snapshots").word_id("Zorblax") is not None
+    assert not workspace.recover()  # nothing left to finish
+    with pytest.raises(IngestError):
+        ingest_live(ws / "graph.duckdb", ws / "snapshots", [tmp_path / "missing.txt"])
+    assert not (ws / "snapshots" / PENDING).exists()  # a refused edit changed nothing, so leaves no intent
 
 
 def test_each_live_fact_embeds_only_its_own_passages(ws: Path, tmp_path: Path, monkeypatch) -> None:

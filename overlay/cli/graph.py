@@ -251,7 +251,9 @@ def search(
     as_json: Json = False,
 ) -> None:
     """Passages of the published snapshot for TEXT, as the runtime retrieves them (dense + lexical, fused)."""
-    hits = gs.search(gs.Snapshot.open(Workspace().snapshots), text, k, lexical_weight)
+    ws = Workspace()
+    ws.recover()
+    hits = gs.search(gs.Snapshot.open(ws.snapshots), text, k, lexical_weight)
     rows = [
         {
             "id": h.id,
