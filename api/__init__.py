@@ -2,7 +2,8 @@
 
 from .app import create_app
 from .config import ServerConfig
+from .links import trace_link
 from .page import trace_page
 from .service import Service
 
-__all__ = ["ServerConfig", "Service", "create_app", "trace_page"]
+__all__ = ["ServerConfig", "Service", "create_app", "trace_link", "trace_page"]

@@ -20,6 +20,7 @@ from . import errors
 from .chat import router as chat_router
 from .errors import APIError
 from .jobs import UPLOAD_SUFFIXES
+from .links import signed, trace_link
 from .page import trace_list_page, trace_page
 from .schemas import EdgeRequest, FactRequest, FeedbackRequest
 from .service import Service, now
@@ -48,18 +49,32 @@ def _svc(request: Request) -> Service:
 
 def _key_given(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.query_params.get("key")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+SIGNED_ROUTES = {"/traces/{trace_id}"}  # what a signed link opens (api/links.py): the one page it names
 
 
 def _read_access(request: Request) -> None:
-    """With a key configured, every endpoint but /health needs it; without one, reads are open."""
+    """With a key configured, every endpoint but /health needs it, and a trace's page opens with its signed
+    link too (a browser sends no bearer header); without a key, reads are open."""
     key = _svc(request).api_key
-    if key and request.url.path != "/health":
-        given = _key_given(request)
-        if not given or not secrets.compare_digest(given.encode(), key.encode()):
-            raise APIError(401, "missing or invalid API key (send `Authorization: Bearer KEY`)", code="invalid_api_key")
+    if not key or request.url.path == "/health":
+        return
+    given = _key_given(request)
+    if given and secrets.compare_digest(given.encode(), key.encode()):
+        return
+    route = getattr(request.scope.get("route"), "path", None)
+    if route in SIGNED_ROUTES:
+        if signed(key, request.path_params["trace_id"], request.query_params.get("sig")):
+            return
+        raise APIError(
+            401,
+            "missing or invalid link signature: open the page by the `overlay.trace_url` its completion returned "
+            "(or send `Authorization: Bearer KEY`)",
+            code="invalid_api_key",
+        )
+    raise APIError(401, "missing or invalid API key (send `Authorization: Bearer KEY`)", code="invalid_api_key")
 
 
 def write_access(request: Request) -> None:
@@ -115,11 +130,14 @@ async def trace(trace_id: str, svc: Svc) -> dict:
 
 @router.get("/traces", response_class=HTMLResponse)
 async def traces_html(svc: Svc, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> str:
-    return trace_list_page(await run_in_threadpool(svc.traces.list, limit))
+    rows = await run_in_threadpool(svc.traces.list, limit)
+    return trace_list_page(rows, lambda trace_id: trace_link(svc.api_key, trace_id))
 
 
 @router.get("/traces/{trace_id}", response_class=HTMLResponse)
 async def trace_html(trace_id: str, svc: Svc) -> str:
+    """The explanation page. On a keyed server it opens with the bearer key or with the signed link its
+    completion returned (`overlay.trace_url`, `?sig=`), which a browser can follow."""
     trace = await run_in_threadpool(svc.traces.get, trace_id)
     return trace_page(trace, svc.runtime.snap)
 

@@ -12,6 +12,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from overlay import Answer, Step
 
 from .errors import error_body
+from .links import trace_link
 from .schemas import ChatRequest, chunk, completion, overlay_info, usage
 from .service import Service, now
 
@@ -27,13 +28,14 @@ async def chat_completions(req: ChatRequest, request: Request):
     svc = _service(request)
     if not req.stream:
         answer = await run_in_threadpool(svc.answer, req)
-        return JSONResponse(completion(answer, svc.model_id, now()), headers={"X-Request-Id": answer.id})
+        body = completion(answer, svc.model_id, now(), trace_link(svc.api_key, answer.id))
+        return JSONResponse(body, headers={"X-Request-Id": answer.id})
     trace_id, items = await run_in_threadpool(svc.stream, req)
     first = await run_in_threadpool(next, items, None)
     if isinstance(first, Exception):  # bad input found before the first word: a status code, not a stream
         raise first
     return StreamingResponse(
-        _events(req, svc.model_id, trace_id, first, items),
+        _events(req, svc.model_id, trace_id, first, items, trace_link(svc.api_key, trace_id)),
         media_type="text/event-stream",
         headers={"X-Request-Id": trace_id, "Cache-Control": "no-cache"},
     )
@@ -45,7 +47,7 @@ def _held_back(text: str, stops: list[str]) -> int:
 
 
 async def _events(
-    req: ChatRequest, model: str, trace_id: str, first: Step | Answer, items: Iterator
+    req: ChatRequest, model: str, trace_id: str, first: Step | Answer, items: Iterator, trace_url: str
 ) -> AsyncIterator[str]:
     created, stops = now(), req.stops()
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
@@ -74,7 +76,7 @@ async def _events(
             if len(item.text) > sent:
                 yield event(chunk(trace_id, model, created, {"content": item.text[sent:]}) | extra)
             final = chunk(trace_id, model, created, {}, item.finish_reason) | extra
-            yield event(final | {"overlay": overlay_info(item)})
+            yield event(final | {"overlay": overlay_info(item, trace_url)})
             if include_usage:
                 yield event(
                     {"id": trace_id, "object": "chat.completion.chunk", "created": created, "model": model}

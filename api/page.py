@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +112,10 @@ def trace_page(trace: dict[str, Any], snap: Snapshot | None = None) -> str:
     )
 
 
-def trace_list_page(rows: list[dict[str, Any]]) -> str:
+def trace_list_page(rows: list[dict[str, Any]], link: Callable[[str], str]) -> str:
+    """The recent answers, each linked to its page by `link(trace_id)` (signed on a keyed server)."""
     body = "".join(
-        f'<tr><td><a href="/traces/{_esc(r["id"])}">{_esc(r["id"][:12])}</a></td><td>{_esc(r["created_at"])}</td>'
+        f'<tr><td><a href="{_esc(link(r["id"]))}">{_esc(r["id"][:12])}</a></td><td>{_esc(r["created_at"])}</td>'
         f"<td>{_esc(r['prompt'])}</td><td>{_esc(r['text'])}</td><td>v{_esc(r['snapshot_version'])}</td></tr>"
         for r in rows
     )

@@ -86,7 +86,7 @@ class FactRequest(BaseModel):
     title: str | None = Field(None, max_length=300)
 
 
-def completion(answer: Any, model: str, created: int) -> dict[str, Any]:
+def completion(answer: Any, model: str, created: int, trace_url: str) -> dict[str, Any]:
     return {
         "id": answer.id,
         "object": "chat.completion",
@@ -102,7 +102,7 @@ def completion(answer: Any, model: str, created: int) -> dict[str, Any]:
         ],
         "usage": usage(answer),
         "system_fingerprint": f"snapshot-v{answer.snapshot_version}",
-        "overlay": overlay_info(answer),
+        "overlay": overlay_info(answer, trace_url),
     }
 
 
@@ -115,12 +115,13 @@ def usage(answer: Any) -> dict[str, int]:
     }
 
 
-def overlay_info(answer: Any) -> dict[str, Any]:
+def overlay_info(answer: Any, trace_url: str) -> dict[str, Any]:
+    """What a completion adds to OpenAI's shape: its trace, and the link to its page (`api.links.trace_link`)."""
     return {
         "trace_id": answer.id,
         "snapshot_version": answer.snapshot_version,
         "adapter": answer.adapter,
-        "trace_url": f"/traces/{answer.id}",
+        "trace_url": trace_url,
     }
 
 

@@ -9,6 +9,7 @@ from .feedback import record_feedback
 from .jobs import RESUMABLE, Handler, Job, JobStore
 from .replay import ReplayResult, replay
 from .runtime import Answer, Candidate, Generation, Runtime, Step, open_runtime
+from .trace_export import ExportSummary, answer_spans, export_traces
 from .traces import TraceStore
 from .workspace import Workspace, ensure_not_served, serving
 
@@ -18,6 +19,7 @@ __all__ = [
     "RESUMABLE",
     "Answer",
     "Candidate",
+    "ExportSummary",
     "Generation",
     "Handler",
     "Job",
@@ -33,8 +35,10 @@ __all__ = [
     "TraceStore",
     "TracesBusy",
     "Workspace",
+    "answer_spans",
     "ensure_not_served",
     "explain_steps",
+    "export_traces",
     "open_runtime",
     "record_feedback",
     "replay",

@@ -13,6 +13,7 @@ import functools
 import json
 import threading
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from common import migrate
 
-from .errors import TraceNotFound, TracesBusy
+from .errors import RuntimeInputError, TraceNotFound, TracesBusy
 from .records import Answer
 
 MIGRATIONS = [
@@ -188,11 +189,38 @@ class TraceStore:
         return [(i, json.loads(p), t) for i, p, t in rows]
 
     @_locked
-    def list(self, limit: int = 20) -> list[dict[str, Any]]:
+    def list(self, limit: int = 20, since: str | None = None) -> list[dict[str, Any]]:
+        where, params = self._since(since)
         rows = self.con.execute(
             "SELECT id, created_at::VARCHAR, left(prompt::VARCHAR, 80), left(text, 80), snapshot_version, adapter "
-            "FROM answers ORDER BY created_at DESC LIMIT ?",
-            [limit],
+            f"FROM answers {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            [*params, limit],
         ).fetchall()
         keys = ("id", "created_at", "prompt", "text", "snapshot_version", "adapter")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    @_locked
+    def ids(self, since: str | None = None) -> list[tuple[str, int]]:
+        """(id, saved at in Unix nanoseconds) of the answers `since` on, oldest first: what an export walks."""
+        where, params = self._since(since)
+        return self.con.execute(
+            f"SELECT id, epoch_ns(created_at::TIMESTAMPTZ) FROM answers {where} ORDER BY created_at, id", params
+        ).fetchall()
+
+    def _since(self, since: str | None) -> tuple[str, list[Any]]:
+        """`since` as a WHERE clause: a trace id (the answers saved after it, so the last id of one export
+        starts the next) or an ISO date or time (from then on; local time unless it names its zone)."""
+        if since is None:
+            return "", []
+        row = self.con.execute("SELECT created_at FROM answers WHERE id = ?", [since]).fetchone()
+        if row is not None:
+            return "WHERE created_at > ? OR (created_at = ? AND id > ?)", [row[0], row[0], since]
+        try:
+            moment = datetime.fromisoformat(since)
+        except ValueError:
+            raise RuntimeInputError(
+                f"since: {since!r} is neither a trace id in this store nor an ISO date or time "
+                "(2025-01-31, 2025-01-31T12:00, 2025-01-31T12:00+02:00)",
+                param="since",
+            ) from None
+        return "WHERE created_at::TIMESTAMPTZ >= ?", [moment if moment.tzinfo else moment.astimezone()]

@@ -1,5 +1,5 @@
 """`overlay ask | chat | traces | replay | feedback`: answers with their traces (`explain` is in `api.cli`:
-its HTML page belongs to the API)."""
+its HTML page belongs to the API); `traces export` hands them to OpenTelemetry tools."""
 
 from __future__ import annotations
 
@@ -15,12 +15,19 @@ from ..explain import explain_steps
 from ..feedback import record_feedback
 from ..replay import replay as replay_answer
 from ..replay import trace_adapter
+from ..trace_export import DEFAULT_FORMAT, FORMATS, export_traces
 from ..workspace import Workspace, ensure_not_served
 from .options import Json, Model, runtime_options, selector_options
 from .output import emit_json, err, handle_errors, out
 from .selection import AdapterOption, runtime_for, store
 
-traces_app = typer.Typer(help="List and show traced answers.", no_args_is_help=True)
+traces_app = typer.Typer(help="List, show and export traced answers.", no_args_is_help=True)
+Since = Annotated[
+    str | None,
+    typer.Option(
+        help="Only answers saved since an ISO date or time (local unless it names its zone), or after a trace id."
+    ),
+]
 
 
 @handle_errors
@@ -93,9 +100,9 @@ def chat(
 
 @traces_app.command("list")
 @handle_errors
-def traces_list(limit: Annotated[int, typer.Option(min=1)] = 20, as_json: Json = False) -> None:
+def traces_list(limit: Annotated[int, typer.Option(min=1)] = 20, since: Since = None, as_json: Json = False) -> None:
     """Recent answers, newest first."""
-    rows = store().list(limit)
+    rows = store().list(limit, since)
     if as_json:
         return emit_json(rows)
     table = Table("id", "when", "prompt", "answer", "snapshot")
@@ -112,6 +119,29 @@ def traces_show(trace_id: str, as_json: Json = False) -> None:
     if as_json:
         return emit_json(trace)
     out.print(explain_steps(trace, top=3))
+
+
+@traces_app.command("export")
+@handle_errors
+def traces_export(
+    out_path: Annotated[str, typer.Argument(metavar="OUT", help="The file to write, or - for stdout.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="; ".join(f"{name}: {f.help}" for name, f in FORMATS.items()))
+    ] = DEFAULT_FORMAT,
+    since: Since = None,
+    as_json: Json = False,
+) -> None:
+    """Answers as OpenTelemetry spans (GenAI conventions, OpenInference span kinds) for Langfuse, Phoenix or
+    any OTLP collector, oldest first."""
+    if as_json and out_path == "-":
+        raise BadInput("OUT - writes the spans to stdout; --json would mix its summary into them")
+    summary = export_traces(store(), out_path, fmt, since, progress=not as_json)
+    if as_json:
+        return emit_json(summary.to_dict())
+    err.print(
+        f"{summary.answers} answers, {summary.spans} spans → {summary.path} ({summary.format})"
+        + (f"; next time: --since {summary.last_id}" if summary.last_id else "")
+    )
 
 
 @handle_errors
