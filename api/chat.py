@@ -14,7 +14,7 @@ from overlay import Answer, Step
 from .errors import error_body
 from .links import trace_link
 from .schemas import ChatRequest, chunk, completion, overlay_info, usage
-from .service import Service, now
+from .service import Service, Streamed, now
 
 router = APIRouter()
 
@@ -30,12 +30,13 @@ async def chat_completions(req: ChatRequest, request: Request):
         answer = await run_in_threadpool(svc.answer, req)
         body = completion(answer, svc.model_id, now(), trace_link(svc.api_key, answer.id))
         return JSONResponse(body, headers={"X-Request-Id": answer.id})
-    trace_id, items = await run_in_threadpool(svc.stream, req)
-    first = await run_in_threadpool(next, items, None)
+    streamed = await run_in_threadpool(svc.stream, req)
+    trace_id = streamed.id
+    first = await run_in_threadpool(next, streamed.items, None)
     if isinstance(first, Exception):  # bad input found before the first word: a status code, not a stream
         raise first
     return StreamingResponse(
-        _events(req, svc.model_id, trace_id, first, items, trace_link(svc.api_key, trace_id)),
+        _events(req, svc.model_id, first, streamed, trace_link(svc.api_key, trace_id)),
         media_type="text/event-stream",
         headers={"X-Request-Id": trace_id, "Cache-Control": "no-cache"},
     )
@@ -47,6 +48,17 @@ def _held_back(text: str, stops: list[str]) -> int:
 
 
 async def _events(
+    req: ChatRequest, model: str, first: Step | Answer, streamed: Streamed, trace_url: str
+) -> AsyncIterator[str]:
+    """The answer's SSE events; a client that goes away cancels the answer (the server stops writing)."""
+    try:
+        async for event in _chunks(req, model, streamed.id, first, streamed.items, trace_url):
+            yield event
+    finally:
+        streamed.cancel()
+
+
+async def _chunks(
     req: ChatRequest, model: str, trace_id: str, first: Step | Answer, items: Iterator, trace_url: str
 ) -> AsyncIterator[str]:
     created, stops = now(), req.stops()

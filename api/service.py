@@ -11,7 +11,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,8 +197,8 @@ class Service:
             self.admission.leave(started)
         return answer
 
-    def stream(self, req: ChatRequest) -> tuple[str, Iterator[Step | Answer | Exception]]:
-        """(trace id, items): each step as it is chosen, then the committed Answer (or the error)."""
+    def stream(self, req: ChatRequest) -> Streamed:
+        """A streamed answer: each step as it is chosen, then the committed Answer (or the error)."""
         cfg = self.request_config(req)
         messages = req.plain_messages()
         out: queue.Queue = queue.Queue()
@@ -229,7 +229,18 @@ class Service:
             while (item := out.get()) is not _DONE:
                 yield item
 
-        return gen.id, items()
+        return Streamed(gen.id, items(), gen.cancel)
+
+
+@dataclass
+class Streamed:
+    """A streamed answer: its trace id (known before the first word), its items, and `cancel` for a client
+    gone mid-stream: the answer stops at the next word, its trace is kept (finish_reason "cancelled") and
+    its place in the queue is freed, instead of writing on for nobody."""
+
+    id: str
+    items: Iterator[Step | Answer | Exception]
+    cancel: Callable[[], None]
 
 
 def now() -> int:

@@ -159,7 +159,7 @@ def writer(url: str, t0: float, seconds: float, rec: Record, events: dict) -> No
         job = h.post("/v1/jobs", json={"kind": "publish"})
         rec.add("publish_submit", job.status_code, time.monotonic() - sent)
         job_id = job.json()["id"]
-        while (state := h.get(f"/v1/jobs/{job_id}").json())["status"] not in ("succeeded", "failed", "interrupted"):
+        while (state := h.get(f"/v1/jobs/{job_id}").json())["status"] not in ("done", "failed", "interrupted"):
             time.sleep(1)
         events["publish"] = {"status": state["status"], "result": state.get("result"), "done": time.monotonic() - t0}
 
@@ -203,6 +203,7 @@ def main() -> None:
             for t in threads:
                 t.join()
             elapsed = time.monotonic() - t0
+            print(f"clients done after {elapsed:.0f} s; waiting for held answers", file=sys.stderr)
             while httpx.get(url + "/health").json()["queue"]["held"]:
                 time.sleep(0.5)  # abandoned streams finish in the server
             missing, versions = [], {}

@@ -78,6 +78,12 @@ class RuntimeConfig(BaseModel):
     brevity: bool = Field(
         True, description="stop where the prompt asks (one word, yes or no, in one sentence, keep it short)"
     )
+    list_trust: float = Field(
+        0.25, ge=0.0, le=1.0, description="trust × this when the prompt asks for a list (composed, not copied)"
+    )
+    draft_tokens: int = Field(
+        24, ge=0, le=256, description="tokens the LLM drafts for a translation: its words may be written (0: off)"
+    )
     passages_in_prompt: int = Field(2, ge=0, le=5, description="top passages also put in the LLM prompt (hybrid)")
     beta: float = Field(2.0, ge=0.0, description="weight of the graph score g(c) against log P_llm(c | x)")
     llm_languages: list[str] = Field(

@@ -39,7 +39,9 @@ def explain_steps(trace: dict[str, Any], first: int = 0, last: int | None = None
                 f" · llm weight {trace['llm_weight']:.2f} ({trace.get('language')}: not a language of the selector)"
                 if (trace.get("llm_weight") or 1.0) < 1.0
                 else ""
-            ),
+            )
+            + (f" · asked: {trace['asked']}" if trace.get("asked") else "")
+            + (f" · the LLM's drafted words allowed: {', '.join(trace['drafted'])}" if trace.get("drafted") else ""),
             style="bold",
         )
     ]

@@ -28,6 +28,17 @@ def cased(surface: str, cap: bool = True) -> str:
     return surface[:1].upper() + surface[1:] if cap else surface
 
 
+QUOTES = frozenset("\"'")  # straight quotes standing alone: the first opens, the next closes
+
+
+def quote_state(surfaces: list[str]) -> str:
+    """Where the answer stands among straight quotes: "opened" (its last word opened one), "open", or ""."""
+    n = sum(1 for s in surfaces if s in QUOTES)
+    if n % 2 == 0:
+        return ""
+    return "opened" if surfaces[-1] in QUOTES else "open"
+
+
 WRITTEN = ("first", "exact", "log_tie")  # the per-spelling fields a step reads, merged by `written_as`
 
 
@@ -155,20 +166,25 @@ class Lexicon:
         node = self.graph_word_id(surface)
         return self.keys.get(fold(surface.strip())) if node is None else node
 
-    def written_as(self, cap: bool, prev: str | None) -> Written:
+    def written_as(self, cap: bool, prev: str | None, quote: str = "") -> Written:
         """Every node as it would be written after `prev` (None: at the start), capitalised or not: its
-        spacing and, under it, its first subword, exactness and tie rank. There are only a few such
-        layouts, so each is merged once per lexicon and every step after reads it."""
-        if prev is None or not needs_space(prev, "a"):
+        spacing and, under it, its first subword, exactness and tie rank. `quote` (`quote_state`):
+        "opened" right after an opening quote (no word is spaced: `"Hola"`), "open" inside quotes (a
+        quote closes, unspaced). There are only a few such layouts, so each is merged once per lexicon
+        and every step after reads it."""
+        if prev is None or quote == "opened" or not needs_space(prev, "a"):
             spacing = "none"
         else:
             spacing = "not-cjk" if is_cjk(prev[-1:]) else "spaced"
-        key = (cap, spacing)
+        closing = quote == "open" and spacing != "none"
+        key = (cap, spacing, closing)
         if key not in self._written:
             if spacing == "none":
                 space = np.zeros(len(self), bool)
             else:
                 space = ~self.no_space & ~self.cjk if spacing == "not-cjk" else ~self.no_space
+            if closing:
+                space = space & ~np.isin(self.surfaces, list(QUOTES))
             merged = (np.where(space, self._field(f, (cap, True)), self._field(f, (cap, False))) for f in WRITTEN)
             arrays = [space, *merged]
             for a in arrays:

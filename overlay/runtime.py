@@ -16,6 +16,7 @@ The text is exactly that of word-by-word decoding; speculative feeding only save
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -171,6 +172,12 @@ class Generation:
         self.rt, self.prompt, self.cfg = runtime, prompt, config
         self.id = uuid.uuid4().hex  # the trace id, known before the first step (streaming responses carry it)
         self.answer: Answer | None = None
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop before the next word (any thread): a streaming client went away. The answer so far is
+        committed as usual, with finish_reason "cancelled", so its trace is kept and the model is free."""
+        self._cancelled.set()
 
     def __iter__(self) -> Iterator[Step]:
         rt, cfg, backend = self.rt, self.cfg, self.rt.backend
@@ -185,6 +192,9 @@ class Generation:
         ahead: list[Ahead] = []  # fed after a copy, not yet accepted
         verified = len(session.ids)  # tokens of the prompt and of accepted words; beyond it: unverified
         while len(steps) < cfg.max_words:
+            if self._cancelled.is_set():
+                finish = "cancelled"
+                break
             before = verified
             # 2-4. propose, score, choose
             step = rt.choose(state, lp, cfg, len(steps))
@@ -268,6 +278,8 @@ class Generation:
             trust=state.evidence.trust,
             llm_weight=state.evidence.llm_weight,
             language=state.evidence.language,
+            asked=state.limits.kind,
+            drafted=state.drafted,
         )
 
 

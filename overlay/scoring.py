@@ -17,7 +17,7 @@ import numpy as np
 from graph_store import END_ID, SENTENCE_END
 
 from .config import RuntimeConfig
-from .lexicon import Lexicon
+from .lexicon import Lexicon, quote_state
 from .state import AnswerState, Scored
 from .trust import step_trust
 
@@ -44,7 +44,7 @@ def score(
     raw = prop.total(cfg)
     prev = state.surfaces[-1] if state.surfaces else state.prev_surface
     cap = prev is None or prev in SENTENCE_END
-    written = lex.written_as(cap, prev)
+    written = lex.written_as(cap, prev, quote_state(state.surfaces))
     space, first, exact = written.space, written.first, written.exact
     # A word that shares its first subword with others borrows their probability. The graph's own
     # proposals only have to beat the word that *is* that subword (rank at most 1); the rest queue by
@@ -76,9 +76,9 @@ def score(
     return Scored(prop, llm, g, allowed, np.where(allowed, total, -np.inf), space, cap, trust)
 
 
-def space_mask(lex: Lexicon, prev: str | None) -> np.ndarray:
-    """Which words would be written with a leading space after `prev`."""
-    return lex.written_as(False, prev).space
+def space_mask(lex: Lexicon, prev: str | None, quote: str = "") -> np.ndarray:
+    """Which words would be written with a leading space after `prev` (and where quotes stand)."""
+    return lex.written_as(False, prev, quote).space
 
 
 def mask(state: AnswerState, cfg: RuntimeConfig, prop) -> np.ndarray:

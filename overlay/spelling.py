@@ -19,7 +19,7 @@ import numpy as np
 from graph_store import END_ID, SENTENCE_END
 
 from .config import RuntimeConfig
-from .lexicon import cased
+from .lexicon import cased, quote_state
 from .records import Step
 from .scoring import space_mask
 from .state import AnswerState
@@ -89,10 +89,13 @@ def speculate(state: AnswerState, step: Step, cfg: RuntimeConfig) -> list[tuple[
     if step.copy_source is None:
         return []
     out, prev, lex = [], step.text, state.lex
+    written = [*state.surfaces, step.text]  # spaced as word-by-word choice would space them (quotes too)
     for node, surface in state.acc.continuation(step.copy_source, cfg.speculative):
         if node == END_ID or not state.allowed[node]:
             break
         text = cased(surface, prev in SENTENCE_END)
-        out.append((node, text, word_ids(state, node, text, bool(space_mask(lex, prev)[node]))))
+        space = bool(space_mask(lex, prev, quote_state(written))[node])
+        out.append((node, text, word_ids(state, node, text, space)))
         prev = text
+        written.append(text)
     return out

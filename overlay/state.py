@@ -29,6 +29,7 @@ class AnswerState:
     copied: set[tuple[int, int]] = field(default_factory=set)  # (passage, position) already copied
     evidence: Evidence = field(default_factory=lambda: Evidence(1.0, [], []))
     limits: Limits = field(default_factory=Limits)
+    drafted: list[str] | None = None  # the LLM's draft words added as session words (a translation)
 
 
 @dataclass

@@ -179,6 +179,8 @@ def _answer_attributes(trace: dict[str, Any]) -> dict[str, Any]:
         "overlay.trust": trace.get("trust"),
         "overlay.llm_weight": trace.get("llm_weight"),
         "overlay.language": trace.get("language"),
+        "overlay.asked": trace.get("asked"),
+        "overlay.drafted": trace.get("drafted"),
         "overlay.config": json.dumps(trace["config"], ensure_ascii=False),
         **{f"overlay.timings.{k}": v for k, v in timings.items()},
     }

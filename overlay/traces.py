@@ -59,10 +59,16 @@ MIGRATIONS = [
     ALTER TABLE answers ADD COLUMN llm_weight DOUBLE;
     ALTER TABLE answers ADD COLUMN language VARCHAR;
     """,
+    # 5: what the prompt asked of the answer's form (a list, a translation, …) and the words the LLM drafted
+    # for a translation that the graph lacks (allowed as session words); NULL before.
+    """
+    ALTER TABLE answers ADD COLUMN asked VARCHAR;
+    ALTER TABLE answers ADD COLUMN drafted JSON;
+    """,
 ]
 ANSWER_COLUMNS = (
     "id, prompt, text, finish_reason, config, model_id, model_checksum, adapter, snapshot_version, passages, usage, "
-    "timings, adapter_name, adapter_verified, adapter_checksum, trust, llm_weight, language"
+    "timings, adapter_name, adapter_verified, adapter_checksum, trust, llm_weight, language, asked, drafted"
 )
 STEP_COLUMNS = (
     "answer_id, step, context_tail, chosen, n_candidates, text, delta, speculative, candidates, space, cap, "
@@ -125,7 +131,7 @@ class TraceStore:
         self.con.execute("BEGIN")
         try:
             self.con.execute(
-                f"INSERT INTO answers ({ANSWER_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+                f"INSERT INTO answers ({ANSWER_COLUMNS}) VALUES ({', '.join('?' * 20)})",
                 [
                     a.id,
                     json.dumps(a.prompt),
@@ -145,6 +151,8 @@ class TraceStore:
                     a.trust,
                     a.llm_weight,
                     a.language,
+                    a.asked,
+                    json.dumps(a.drafted) if a.drafted is not None else None,
                 ],
             )
             if steps:  # one columnar insert: DuckDB's executemany costs ~1 ms a row
@@ -167,7 +175,7 @@ class TraceStore:
             raise TraceNotFound(f"no trace {answer_id!r}")
         names = [d[0] for d in cur.description]
         trace = dict(zip(names, row, strict=True))
-        for key in ("prompt", "config", "passages", "usage", "timings"):
+        for key in ("prompt", "config", "passages", "usage", "timings", "drafted"):
             trace[key] = json.loads(trace[key]) if trace[key] is not None else None
         trace["created_at"] = str(trace["created_at"])
         cur = self.con.execute("SELECT * EXCLUDE (answer_id) FROM steps WHERE answer_id = ? ORDER BY step", [answer_id])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -162,6 +163,25 @@ def test_a_full_queue_answers_503_with_retry_after(backend, small_home: Path, tm
         r = h.post("/v1/chat/completions", json=body | {"max_tokens": 5})
         assert r.status_code == 200 and h.get(f"/v1/traces/{r.json()['id']}").status_code == 200
         assert server.service.admission.held == 0
+
+
+def test_a_stream_the_client_leaves_is_cancelled_and_its_trace_kept(backend, small_home: Path, tmp_path: Path) -> None:
+    """A client that goes away mid-stream frees the model at the next word: the answer is committed with
+    finish_reason "cancelled" (its trace is kept) instead of being written on for nobody."""
+    body = {"model": backend.model_id, "messages": [{"role": "user", "content": "What is a volcano?"}]}
+    with (
+        serve_copy(small_home, tmp_path / "ws", backend, server=ServerConfig(queue=1)) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as h,
+    ):
+        with h.stream("POST", "/v1/chat/completions", json=body | {"stream": True, "max_tokens": 200}) as r:
+            trace_id = r.headers["x-request-id"]
+            assert next(r.iter_lines()).startswith("data: ")
+        deadline = time.monotonic() + 60
+        while server.service.admission.held and time.monotonic() < deadline:
+            time.sleep(0.1)
+        trace = h.get(f"/v1/traces/{trace_id}").json()
+        assert trace["finish_reason"] == "cancelled" and len(trace["steps"]) < 200, trace["text"]
+        assert h.post("/v1/chat/completions", json=body | {"max_tokens": 5}).status_code == 200  # the place is free
 
 
 def test_graph_reads(served) -> None:

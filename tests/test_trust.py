@@ -86,9 +86,9 @@ def test_an_answer_about_one_person_does_not_continue_into_another(rt: Runtime) 
 
 
 def test_length_instructions_are_honoured(rt: Runtime) -> None:
-    assert limits("Answer with one word: what color is grass?") == Limits(3, 1)
-    assert limits("Is ice cold? Reply with yes or no only.") == Limits(3, 1)
-    assert limits("What is a verb? Keep it short.") == Limits(None, 1)
+    assert limits("Answer with one word: what color is grass?") == Limits(3, 1, "short")
+    assert limits("Is ice cold? Reply with yes or no only.") == Limits(3, 1, "short")
+    assert limits("What is a verb? Keep it short.") == Limits(None, 1, "sentence")
     assert limits("Who wrote Pride and Prejudice?") == Limits()
     short = rt.answer("Answer with one word: what color is grass?")
     assert len([w for w in short.text.split() if any(c.isalnum() for c in w)]) <= 3, short.text
@@ -97,3 +97,22 @@ def test_length_instructions_are_honoured(rt: Runtime) -> None:
     assert re.match(r"(yes|no)\b", yes_no.text.lower()) and len(yes_no.text.split()) <= 3, yes_no.text
     sums = rt.answer("What is 2+2?")
     assert sums.trust == 0.0 and re.search(r"\b4\b", sums.text), sums.text
+
+
+def test_a_list_trusts_the_graph_less_and_a_translation_may_use_the_llms_words(rt: Runtime) -> None:
+    for prompt in ("List three vegetables.", "Give me two primary colors.", "Can you name a few sports?"):
+        assert limits(prompt).kind == "list", prompt
+    for prompt in ("Translate 'dog' into German.", "How do you say 'hello' in Spanish?", "What's 'cat' in French?"):
+        assert limits(prompt).kind == "translate", prompt
+    for prompt in ("Which language is spoken in Mexico?", "Who wrote Pride and Prejudice?", "What is a list?"):
+        assert limits(prompt).kind is None, prompt
+    cfg = rt.config
+    known = rt.answer("Who wrote Pride and Prejudice?")
+    listed = rt.answer("Name two novels by Jane Austen.")
+    assert known.trust == 1.0 and listed.asked == "list"
+    assert 0.0 < listed.trust <= cfg.list_trust  # traced: the explanation says why the graph counted less
+    hello = rt.answer("How do you say 'hello' in Spanish?")
+    assert hello.asked == "translate" and hello.drafted, hello
+    assert all(rt.snap.word_id(w) is None for w in hello.drafted)  # only words the graph lacks are added
+    assert "hola" in hello.text.lower(), hello.text  # a word of the LLM's draft, not of the graph
+    assert rt.answer("How do you say 'hello' in Spanish?", RuntimeConfig(max_words=24, draft_tokens=0)).drafted == []
