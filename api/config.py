@@ -11,7 +11,7 @@ class ServerConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OVERLAY_", extra="ignore")
 
     queue: int = Field(
-        32,
+        64,
         ge=1,
         le=4096,
         description="completions the server holds at once (one answering, the rest waiting for the model); "

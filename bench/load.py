@@ -176,7 +176,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=300)
     ap.add_argument("--home", type=Path, default=Path(os.environ.get("OVERLAY_HOME", ".overlay")))
     ap.add_argument("--backend", default="hf")
-    ap.add_argument("--queue", type=int, default=32, help="the server's --queue (completions held at once)")
+    ap.add_argument("--queue", type=int, default=64, help="the server's --queue (completions held at once)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "load.json")
     args = ap.parse_args()

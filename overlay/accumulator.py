@@ -86,14 +86,20 @@ class Accumulator:
         self.last_copy: tuple[int, int] | None = None  # (passage, position) of the word just copied
         self.sentence_doc: str | None = None  # the document this sentence copies from
 
-    def seed(self, prompt: str, hits: list) -> None:
-        """Activate the prompt's words (1.0) and each passage's words (ρ_r), then spread one hop."""
+    def seed(self, prompt: str, hits: list, drafted: list[str] | None = None) -> None:
+        """Activate the prompt's words (1.0), the words the LLM drafted for a translation (1.0, so they
+        are proposed and beat a graph word sharing their first subword: "Hola", not "H"), and each
+        passage's words (ρ_r), then spread one hop."""
         cfg = self.config
         for tok in split(prompt):
             node = self.lex.word_id(tok.surface)
             if node is not None and tok.kind != "punct":
                 self._activate(node, 1.0, "prompt")
                 self.asked.add(node)
+        for surface in drafted or ():
+            node = self.lex.word_id(surface)
+            if node is not None:
+                self._activate(node, 1.0, "draft")
         asked = Asked.of(self.snap, prompt) if hits else None
         for rank, hit in enumerate(hits):
             rho = cfg.rho[rank] if rank < len(cfg.rho) else cfg.rho[-1] * 0.5

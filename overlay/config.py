@@ -56,6 +56,12 @@ class RuntimeConfig(BaseModel):
         le=1.0,
         description="passage relevance (share of the question it holds) below which the graph has no say",
     )
+    trust_low_foreign: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="trust_low for a question in a language the selector does not write (the LLM alone is noise there)",
+    )
     trust_high: float = Field(0.8, ge=0.0, le=1.0, description="relevance at which the graph's evidence counts in full")
     evidence_dense: float = Field(
         0.3, ge=-1.0, le=1.0, description="cosine below which a passage is off topic unless it holds a name asked"
@@ -108,6 +114,13 @@ class RuntimeConfig(BaseModel):
     tie_penalty: float = Field(0.3, ge=0.0, description="LLM part: penalty per log-rank inside a first-subword group")
     inexact_penalty: float = Field(
         1.0, ge=0.0, description="LLM part: penalty for a multi-subword word the graph did not propose"
+    )
+    cut_above: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="refuse a winner after which the LLM goes on inside the same word with this probability "
+        "(it was the start of a longer candidate: 'Ma' for 'Maize'); 0: off",
     )
     verify_below: float = Field(
         3.0, ge=0.0, description="refuse a multi-subword winner whose remaining subwords have log-prob below -this"

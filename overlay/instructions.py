@@ -8,7 +8,8 @@ part of its prompt, never of the answer), so the answer's first word is the answ
 only (the instruction, not the topic, is matched).
 
 A list is composed, not copied: passages are prose, and following one turns "List three vegetables." into
-an article's lead, so a list trusts the graph's evidence less (`list_trust`). A translation needs words
+an article's lead, so a list trusts the graph's evidence less (`list_trust`) and its passages are not put
+in the LLM's prompt. A translation needs words
 the graph may lack ("hola"): the LLM drafts an answer first and its words join the session words
 (`prompting.draft_words`), so the graph still bounds the words but the bound includes them.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph_store import Snapshot, fold, search, split
+from graph_store import STOPWORDS, Snapshot, fold, search, split
 
 from . import instructions, trust
 from .accumulator import Accumulator
@@ -45,17 +45,18 @@ def with_passages(prompt: Prompt, question: str, context: str) -> list[dict[str,
     return messages
 
 
-def draft_words(snap: Snapshot, backend: Any, prompt: Prompt, cfg: RuntimeConfig) -> list[str]:
-    """A translation needs words the graph may lack ("hola"): the LLM drafts `draft_tokens` on the plain
-    prompt, and its words the graph lacks become session words (traced as `drafted`). The LLM then still
-    chooses word by word among candidates; the draft only widens them."""
+def draft_words(backend: Any, prompt: Prompt, cfg: RuntimeConfig) -> list[str]:
+    """A translation needs words the graph may lack ("hola"): the LLM drafts `draft_tokens` greedily on
+    the plain prompt, and the draft's content words (traced as `drafted`) are activated like the prompt's,
+    those the graph lacks as session words. The LLM then still chooses word by word among candidates;
+    the draft only widens and leans them."""
     if cfg.draft_tokens <= 0:
         return []
     ids = backend.prompt_ids(prompt, True)
     text = backend.tokenizer.decode(backend.generate(ids, cfg.draft_tokens), skip_special_tokens=True)
     seen: dict[str, str] = {}
     for t in split(text):
-        if t.kind == "word" and snap.word_id(t.surface) is None:
+        if t.kind == "word" and t.key not in STOPWORDS:
             seen.setdefault(t.key, t.surface)
     return list(seen.values())
 
@@ -74,25 +75,27 @@ def prepare(
             "ingest text in that language first"
         )
     asked = instructions.limits(question) if cfg.chat else instructions.Limits()
-    drafted = draft_words(snap, backend, prompt, cfg) if asked.kind == "translate" else None
+    drafted = draft_words(backend, prompt, cfg) if asked.kind == "translate" else None
     # the prompt's words and symbols the graph lacks ("Zyx", the "+" of "2+2") may be written back
     unknown = {t.key: (t.surface, t.kind) for t in tokens if snap.word_id(t.surface) is None}
     for surface in drafted or ():
-        unknown.setdefault(fold(surface), (surface, "word"))
+        if snap.word_id(surface) is None:
+            unknown.setdefault(fold(surface), (surface, "word"))
     lex = lexicon.with_words(list(unknown.values()))
     hits = search(snap, question, cfg.retrieval_k, cfg.lexical_weight) if cfg.retrieval_k else []
-    evidence = trust.weigh(hits, cfg)
+    language = snap.language_of(question)
+    evidence = trust.weigh(hits, cfg, trust.foreign(language, cfg))
     if asked.kind == "list":  # a list is composed from what the LLM knows of the items, not copied
         evidence.trust *= cfg.list_trust
-    evidence.language = snap.language_of(question)
+    evidence.language = language
     evidence.llm_weight = trust.llm_weight(evidence.language, cfg) if evidence.trust > 0 else 1.0
     used = evidence.hits
     llm_prompt: Prompt = prompt
-    if cfg.chat and cfg.passages_in_prompt and used:
+    if cfg.chat and cfg.passages_in_prompt and used and asked.kind != "list":  # a list is the LLM's to compose
         llm_prompt = with_passages(prompt, question, passage_context(used[: cfg.passages_in_prompt]))
     ids = backend.prompt_ids(llm_prompt if cfg.chat else question, cfg.chat)
     acc = Accumulator(snap, lex, cfg)
-    acc.seed(question, used)
+    acc.seed(question, used, drafted)
     state = AnswerState(lex, acc, lex.valid & (lex.kinds != "concept"), evidence=evidence, drafted=drafted)
     state.limits = asked if cfg.brevity else instructions.Limits(kind=asked.kind)
     if state.limits.primed:  # the answer continues the LLM's "The answer is" (not written)

@@ -66,7 +66,7 @@ class Answer:
     llm_weight: float | None = None  # weight of the LLM's log-probs (below 1: a language it does not write well)
     language: str | None = None  # the question's language, told among the graph's
     asked: str | None = None  # what the prompt asked of the form: "short", "sentence", "list", "translate"
-    drafted: list[str] | None = None  # words of the LLM's draft the graph lacks, allowed for a translation
+    drafted: list[str] | None = None  # content words of the LLM's draft for a translation (activated, allowed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -119,6 +119,8 @@ class Runtime:
         backend, base = self.backend, len(session.ids)
         rejected: list[str] = []  # every refused word, for the trace
         refused: list[str] = []  # refused spellings: their unproposed first-subword mates go too
+        cut: list[int] = []  # words refused as the start of a longer word (their mates stay)
+        others: np.ndarray | None = None  # every word but those cut
         forwards = 0
         while step.winner.node != END_ID:
             fed = spelling.word_ids(state, step.winner.node, step.text, step.space)
@@ -136,12 +138,20 @@ class Runtime:
                     rejected.append(step.text)
                     step = self.choose(state, logprobs, cfg, step.index, refused, only=numbers)
                     continue
+            if len(rejected) < 3 and spelling.cut_short(state, step, fed, rows, cfg):
+                backend.crop(session, base, logprobs)  # the start of a longer word: re-chosen without it
+                rejected.append(step.text)
+                cut.append(step.winner.node)
+                others = np.ones(len(state.lex), bool)
+                others[cut] = False
+                step = self.choose(state, logprobs, cfg, step.index, refused, len(rejected) >= 3, others)
+                continue
             if spelling.rejects(step, fed, rows, cfg):
                 backend.crop(session, base, logprobs)
                 rejected.append(step.text)
                 refused.append(step.text)
                 # after a few refusals, only words that need no spelling check: one subword, or copied
-                step = self.choose(state, logprobs, cfg, step.index, refused, safe_only=len(rejected) >= 3)
+                step = self.choose(state, logprobs, cfg, step.index, refused, len(rejected) >= 3, others)
                 continue
             step.rejected = rejected
             ahead = [

@@ -17,7 +17,7 @@ import numpy as np
 from graph_store import END_ID, SENTENCE_END
 
 from .config import RuntimeConfig
-from .lexicon import Lexicon, quote_state
+from .lexicon import QUOTES, Lexicon, quote_state
 from .state import AnswerState, Scored
 from .trust import step_trust
 
@@ -82,10 +82,11 @@ def space_mask(lex: Lexicon, prev: str | None, quote: str = "") -> np.ndarray:
 
 
 def mask(state: AnswerState, cfg: RuntimeConfig, prop) -> np.ndarray:
-    """The step's blocks: nothing but words first; never the previous word again; no repeated n-gram."""
+    """The step's blocks: nothing but words (or an opening quote) first; never the previous word again;
+    no repeated n-gram."""
     allowed = state.allowed.copy()
-    if not state.words:
-        allowed[state.lex.kinds == "punct"] = False
+    if not state.words:  # an answer may open with a quote ('"green"'), not with other punctuation
+        allowed[(state.lex.kinds == "punct") & ~np.isin(state.lex.surfaces, list(QUOTES))] = False
         allowed[END_ID] = False
     else:
         allowed[state.words[-1]] = False

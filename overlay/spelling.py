@@ -42,6 +42,35 @@ def rejects(step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: Runtim
     return rest < -cfg.verify_below
 
 
+def cut_short(state: AnswerState, step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: RuntimeConfig) -> bool:
+    """A winner the LLM would go on spelling inside the same word ("Ma" + "ize", "H" + "ola"): it only
+    matched the first subword of a longer candidate that shares it, which is re-chosen instead. Copies keep
+    their passage's spelling; numbers have their own check."""
+    node = step.winner.node
+    if cfg.cut_above <= 0 or step.copy_source is not None or node == END_ID or state.lex.kinds[node] != "word":
+        return False
+    row = rows[len(fed) - 1]
+    top = int(np.argmax(row))
+    if float(np.exp(row[top])) < cfg.cut_above or not _continues(state.lex.tables[0].tokenizer)[top]:
+        return False
+    prev = state.surfaces[-1] if state.surfaces else state.prev_surface
+    first = state.lex.written_as(step.cap, prev, quote_state(state.surfaces)).first
+    mates = (first == first[node]) & state.allowed
+    mates[node] = False
+    return bool(mates.any())
+
+
+@functools.lru_cache(maxsize=8)
+def _continues(tokenizer) -> np.ndarray:
+    """Per token id: whether it goes on inside a word (starts with a letter, no leading space)."""
+    n = len(tokenizer)
+    out = np.zeros(n, bool)
+    for i in range(n):
+        piece = tokenizer.decode([i])
+        out[i] = bool(piece) and piece[0].isalpha()
+    return out
+
+
 def preferred_number(state: AnswerState, step: Step, fed: list[int], rows: dict[int, np.ndarray]) -> str | None:
     """How the number the LLM would write starts, when the winner is not it: the digits it agrees with and
     the one it prefers next (None: it agrees, or the number is not spelled digit by digit, or it was copied

@@ -31,11 +31,16 @@ class Evidence:
     language: str | None = None  # the question's, as told among the graph's languages
 
 
+def foreign(language: str | None, cfg: RuntimeConfig) -> bool:
+    """A language the selector does not write well (an unknown one counts as its own)."""
+    return bool(language) and language != "und" and language not in cfg.llm_languages
+
+
 def llm_weight(language: str | None, cfg: RuntimeConfig) -> float:
     """1 in a language of the selector (or an unknown one); `llm_foreign` in any other: a small model's
     log-probs over a language it barely knows are noise, and the graph's passage is what answers (where
     the graph is not trusted at all, the LLM is all there is: the caller keeps 1)."""
-    return cfg.llm_foreign if language and language != "und" and language not in cfg.llm_languages else 1.0
+    return cfg.llm_foreign if foreign(language, cfg) else 1.0
 
 
 def relevance(hit, cfg: RuntimeConfig) -> float:
@@ -47,19 +52,22 @@ def relevance(hit, cfg: RuntimeConfig) -> float:
     return max(hit.coverage, hit.names) if on_topic else 0.0
 
 
-def weigh(hits: list, cfg: RuntimeConfig) -> Evidence:
-    """The answer's trust and the passages it may use."""
+def weigh(hits: list, cfg: RuntimeConfig, foreign: bool = False) -> Evidence:
+    """The answer's trust and the passages it may use. In a language the selector does not write
+    (`foreign`) evidence counts from `trust_low_foreign`: the LLM alone would answer with noise there, so
+    a note holding part of the question is still the better answer."""
     shares = [relevance(h, cfg) for h in hits]
     by_doc: dict[str, float] = {}
     for h, share in zip(hits, shares, strict=True):
         doc = h.doc_id or f"#{h.id}"
         by_doc[doc] = max(by_doc.get(doc, 0.0), share)
     best = max(shares, default=0.0)
-    span = max(cfg.trust_high - cfg.trust_low, 1e-6)
-    trust = min(1.0, max(0.0, (best - cfg.trust_low) / span))
+    low = min(cfg.trust_low_foreign, cfg.trust_low) if foreign else cfg.trust_low
+    span = max(cfg.trust_high - low, 1e-6)
+    trust = min(1.0, max(0.0, (best - low) / span))
     if best >= cfg.trust_high:
         trust = 1.0
-    used = [h for h in hits if trust > 0 and by_doc[h.doc_id or f"#{h.id}"] >= cfg.trust_low]
+    used = [h for h in hits if trust > 0 and by_doc[h.doc_id or f"#{h.id}"] >= low]
     # a fact the user stated comes before older passages on the same subject (it is used: it is on it)
     used.sort(key=lambda h: not is_fact(h))
     return Evidence(trust, used, shares)

@@ -10,11 +10,15 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from graph_store import Snapshot, ingest_paths, publish, search
 from overlay import Runtime, RuntimeConfig
 from overlay.instructions import Limits, limits
+from overlay.records import Candidate, Step
+from overlay.scoring import mask
+from overlay.spelling import cut_short
 from overlay.trust import relevance, step_trust, weigh
 from tests.helpers import DATA
 
@@ -37,6 +41,9 @@ def test_trust_rises_with_the_share_of_the_question_a_passage_holds() -> None:
     assert weigh([hit(0.3)], cfg).trust == 0.0 and weigh([hit(0.3)], cfg).hits == []
     assert weigh([hit(0.9)], cfg).trust == 1.0
     assert 0.0 < weigh([hit(0.65)], cfg).trust < 1.0
+    # in a language the selector does not write, its own answer is noise: a note holding less still counts
+    assert weigh([hit(0.4)], cfg).trust == 0.0 < weigh([hit(0.4)], cfg, foreign=True).trust
+    assert weigh([hit(0.2)], cfg, foreign=True).trust == 0.0
     assert relevance(hit(0.9, dense=0.1), cfg) == 0.0  # off topic: the words match, the meaning does not
     assert relevance(hit(0.2, names=1.0, dense=None), cfg) == 1.0  # a name the dense model does not know
     # a document is as relevant as its best passage: its lead comes along with the passage that matched
@@ -113,6 +120,37 @@ def test_a_list_trusts_the_graph_less_and_a_translation_may_use_the_llms_words(r
     assert 0.0 < listed.trust <= cfg.list_trust  # traced: the explanation says why the graph counted less
     hello = rt.answer("How do you say 'hello' in Spanish?")
     assert hello.asked == "translate" and hello.drafted, hello
-    assert all(rt.snap.word_id(w) is None for w in hello.drafted)  # only words the graph lacks are added
+    assert any(rt.snap.word_id(w) is None for w in hello.drafted)  # words the graph lacks join the candidates
     assert "hola" in hello.text.lower(), hello.text  # a word of the LLM's draft, not of the graph
     assert rt.answer("How do you say 'hello' in Spanish?", RuntimeConfig(max_words=24, draft_tokens=0)).drafted == []
+
+
+def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
+    """ "Ma" where the LLM goes on with "ize" was only the start of "Maize": it is refused while a longer
+    candidate shares its first subword; a copy, a word without such mates, or an unsure LLM keep it."""
+    state, _, _ = rt.prepare('Is "Ma" a word, or Maize?', RuntimeConfig())
+    lex, tok = state.lex, rt.backend.tokenizer
+    ma, maize = lex.word_id("Ma"), lex.word_id("Maize")
+    assert ma is not None and maize is not None
+    ize, space_is = tok.encode("ize", add_special_tokens=False)[0], tok.encode(" is", add_special_tokens=False)[0]
+
+    def row(top: int, p: float) -> np.ndarray:
+        out = np.full(len(tok), np.log((1 - p) / (len(tok) - 1)))
+        out[top] = np.log(p)
+        return out
+
+    def step(node: int, copy=None) -> Step:
+        cand = Candidate(node, lex.written(node, True), 0.0, {}, 0.0, 0.0)
+        return Step(0, "", 0, 2, [cand], cand.text, cand.text, cap=True, copy_source=copy)
+
+    cfg = RuntimeConfig()
+    assert cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg)
+    assert not cut_short(state, step(ma), [0], {0: row(space_is, 0.9)}, cfg)  # a whole word after all
+    assert not cut_short(state, step(ma), [0], {0: row(ize, 0.3)}, cfg)  # the LLM is not sure
+    assert not cut_short(state, step(ma, (1, 0, 1)), [0], {0: row(ize, 0.9)}, cfg)  # a copy keeps its spelling
+    assert not cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, RuntimeConfig(cut_above=0))
+    state.allowed[maize] = False
+    assert not cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg)  # nothing longer to re-choose
+    # an answer may open with a quote ('"green"'), not with other punctuation
+    first = mask(state, cfg, state.acc.propose())
+    assert first[lex.word_id('"')] and not first[lex.word_id(",")]

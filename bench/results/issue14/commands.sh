@@ -12,3 +12,6 @@ overlay eval edits $E/edits_dev_varied.jsonl --half second --details --json  > $
 overlay eval edits $E/edits_dev.jsonl --half second --details --json         > $R/edits_dev_second.json
 overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json
 for i in 1 2 3; do overlay bench speed --n 10 --json > /tmp/speed$i.json; done  # median ratio in $R/speed.json
+# stop 26 (lists, translations, cut-short words, quotes), whole files, halves computed from --details:
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
