@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,15 @@ def main() -> None:
         report = Path(tmp) / "junit.xml"
         t = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "tests/test_api_fuzz.py", f"--junitxml={report}"],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "tests/test_api_fuzz.py",
+                f"--junitxml={report}",
+                "--hypothesis-show-statistics",
+            ],
             cwd=ROOT.parent,
             env=os.environ | {"OVERLAY_FUZZ_EXAMPLES": str(args.examples)},
             capture_output=True,
@@ -42,8 +51,23 @@ def main() -> None:
             c.get("name"): ("failed" if c.find("failure") is not None or c.find("error") is not None else "passed")
             for c in cases
         }
+    # Hypothesis' statistics: examples run per test (phases summed); a case of `test_no_server_errors` is
+    # sent twice (with the key and without), a stateful example is a sequence of up to 4 calls
+    per_test: dict[str, int] = {}
+    name = ""
+    for line in proc.stdout.splitlines():
+        if "::" in line and line.rstrip().endswith(":"):
+            name = line.strip().rstrip(":")
+        elif m := re.search(r"(\d+) passing\b", line):
+            per_test[name] = per_test.get(name, 0) + int(m.group(1))
+    # the stateful test's examples (at most examples // 2), where the statistics do not name it: the most
+    stateful = sum(n for k, n in per_test.items() if "linked" in k) or args.examples // 2
+    examples = list(per_test.values())
     result = {
         "examples_per_operation": args.examples,
+        "examples_run": sum(examples),
+        # each operation case is sent twice (with the key, without); a stateful example makes 1-4 calls
+        "requests_at_least": 2 * (sum(examples) - stateful) + stateful,
         "operations": operations,
         "failed": sorted(k for k, v in operations.items() if v != "passed"),
         "summary": (proc.stdout.strip().splitlines() or [""])[-1],  # e.g. "20 passed in 45.37s": one per operation
