@@ -166,6 +166,10 @@ class Lexicon:
         node = self.graph_word_id(surface)
         return self.keys.get(fold(surface.strip())) if node is None else node
 
+    def quote_nodes(self) -> list[int]:
+        """The nodes of the straight quotes this lexicon holds (graph or session words)."""
+        return [n for q in sorted(QUOTES) if (n := self.word_id(q)) is not None]
+
     def written_as(self, cap: bool, prev: str | None, quote: str = "") -> Written:
         """Every node as it would be written after `prev` (None: at the start), capitalised or not: its
         spacing and, under it, its first subword, exactness and tie rank. `quote` (`quote_state`):
@@ -184,7 +188,8 @@ class Lexicon:
             else:
                 space = ~self.no_space & ~self.cjk if spacing == "not-cjk" else ~self.no_space
             if closing:
-                space = space & ~np.isin(self.surfaces, list(QUOTES))
+                space = space.copy()
+                space[self.quote_nodes()] = False
             merged = (np.where(space, self._field(f, (cap, True)), self._field(f, (cap, False))) for f in WRITTEN)
             arrays = [space, *merged]
             for a in arrays:
