@@ -111,7 +111,7 @@ class Service:
         they started with). When only the delta changed, the published part of the lexicon is reused."""
         snap = Snapshot.open(self.workspace.snapshots)
         old = self.runtime
-        base = old.lexicon.published() if old is not None and old.snap.version == snap.version else None
+        base = old.lexicon if old is not None and old.snap.version == snap.version else None
         runtime = Runtime(snap, self.backend, self.config, base=base)
         with self.lock:
             self.runtime = runtime

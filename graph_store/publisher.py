@@ -38,11 +38,13 @@ from .snapshot_format import (
     LINK_DIR,
     OUT,
     PROV,
+    TITLES,
     VERSION_RE,
     Manifest,
     drop_delta,
     version_name,
 )
+from .text import fold
 
 _PROV_SQL = ", ".join(f"coalesce(list_sort(passages)[{i + 1}], -1)::INT AS p{i}" for i in range(PROV))
 _COLS = f"dst::INT AS indices, weight::FLOAT AS weight, count::BIGINT AS count, {_PROV_SQL}"
@@ -172,6 +174,11 @@ def _compile(con: duckdb.DuckDBPyConnection, out: Path, model: str = MODEL_NAME)
             rec = {"id": pid, "title": title, "doc_id": doc_id, "url": url, "text": text, "lang": lang}
             offsets.append(offsets[-1] + f.write(json.dumps(rec, ensure_ascii=False).encode()))
     np.save(out / "passages.offsets.npy", np.array(offsets, dtype=np.int64))
+    titles: dict[str, int] = {}  # a document's title → its first passage (what "What is <title>?" asks about)
+    for pid, title, *_ in rows:
+        if title:
+            titles.setdefault(fold(title), pid)
+    write_json(out / TITLES, sorted(titles.items()), indent=None, sort_keys=False, separators=(",", ":"))
     ids, vecs = passage_vectors(con, model)
     if ids.tolist() != [r[0] for r in rows]:
         raise GraphStoreError("passages changed while publishing: publish again")

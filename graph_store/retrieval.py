@@ -1,15 +1,16 @@
 """Retrieval policy: which passages a question gets, from the snapshot's dense and lexical lookups.
 
 Both indexes rank a pool of candidates; reciprocal-rank fusion (RRF, k = 60) merges them, the lexical side
-weighted by `lexical_weight` (0: dense only), and a passage holding a rare word of the question (one that
-at most 3 passages hold: a name) gains a first-rank share per such word, so a made-up name finds its
-passage even when the dense model ranks it nowhere; a question in a language the embedding model was not
-trained for is searched by its words only. The best document's opening passage comes first when a later
-passage of it matched best and the question names the document or that passage is near its start (an
-article's lead defines its subject; deep in a long note it does not), and a document's passages keep
-their own order. Each hit keeps its dense and lexical scores, for the trace and `overlay graph search`,
-and how much of the question it holds (`coverage`, `names`: see `Asked`), from which the runtime judges
-whether the passages are evidence for this question at all.
+weighted by `lexical_weight` (0: dense only), and a passage holding a rare word of the question (one that at
+most 3 passages hold: a name) gains a first-rank share per such word, so a made-up name finds its passage even
+when the dense model ranks it nowhere; a document the question names by its whole title ("What is Time?":
+Time, not Time zone) gains up to `TITLE_SHARE` for its opening, as much as the title is what the question
+asks; a question in a language the embedding model was not trained for is searched by its words only. The best
+document's opening passage comes first when a later passage of it matched best and the question names the
+document or that passage is near its start (an article's lead defines its subject; deep in a long note it does
+not), and a document's passages keep their own order. Each hit keeps its dense and lexical scores, for the
+trace and `overlay graph search`, and how much of the question it holds (`coverage`, `names`: see `Asked`),
+from which the runtime judges whether the passages are evidence for this question at all.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ from .text import SENTENCE_END, split
 RRF_K = 60
 POOL = 20  # candidates each index proposes (at least), before fusion
 LEAD_REACH = 3  # a best passage this close to its document's start brings the opening along
+TITLE_SHARE = 2.0  # first-rank shares of a document's opening when its title is all the question asks
+MAX_TITLE = 80  # characters: the longest span of a question looked up as a title
+TITLE_WHOLE = 0.9  # share of the question a lower-case title must hold to be what it asks ("what is a river?")
 
 
 def fuse(
-    dense: list[tuple[float, int]], lexical: list[tuple[float, int]], weight: float, rare: dict[int, int]
+    dense: list[tuple[float, int]], lexical: list[tuple[float, int]], weight: float, rare: dict[int, float]
 ) -> list[tuple[float, int]]:
-    """(fused score, passage id), best first: RRF over both rankings plus a first-rank share per rare word
-    of the question that a passage holds (`rare`: passage id → how many)."""
+    """(fused score, passage id), best first: RRF over both rankings plus first-rank shares for the rare
+    words of the question that a passage holds and the title it names (`rare`: passage id → shares)."""
     fused: dict[int, float] = {}
     for rank, (_, pid) in enumerate(dense):
         fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
@@ -56,11 +60,13 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
     # a question in a language the embedding model does not know is found by its words alone
     dense_searched = snap.dense_covers(text) or not lexical
     dense = snap.nearest(text, pool) if dense_searched else []
-    rare = _rare_matches(snap, text, [pid for _, pid in lexical])
+    rare: dict[int, float] = dict(_rare_matches(snap, text, [pid for _, pid in lexical]))
+    asked = Asked.of(snap, text)
+    for pid, share in _titles_named(snap, text, asked):  # a document the question names: its opening is the subject
+        rare[pid] = rare.get(pid, 0) + TITLE_SHARE * share
     cosine, bm25 = {pid: s for s, pid in dense}, {pid: s for s, pid in lexical}
     found: list[tuple[Passage, float]] = []
     extra = 0
-    asked = Asked.of(snap, text)
     for score, pid in fuse(dense, lexical, lexical_weight, rare)[:k]:
         p = snap.passage(pid)
         if not found and (first := lead(snap, p)).id != p.id and asked.defined_by(first, p):
@@ -97,8 +103,8 @@ class Asked:
     (numbers count, but a question of numbers alone, "2+2", asks about no topic), and its names
     (capitalised inside a sentence, or in a script without case, and rare in the graph)."""
 
-    def __init__(self, weights: dict[str, float], names: set[str]) -> None:
-        self.weights, self.names = weights, names
+    def __init__(self, weights: dict[str, float], names: set[str], lang: str | None = None) -> None:
+        self.weights, self.names, self.lang = weights, names, lang
         self.total = sum(weights.values())
 
     @classmethod
@@ -116,7 +122,7 @@ class Asked:
             caseless = tok.surface.lower() == tok.surface.upper() and bool(_CASELESS.match(tok.surface))
             if tok.kind == "word" and ((inside and _CASED.match(tok.surface)) or caseless):
                 names.update(k for k in terms(tok.surface, lang) if index is None or index.rare(k))
-        return cls(weights, names & keys)
+        return cls(weights, names & keys, lang)
 
     def defined_by(self, first: Passage, best: Passage) -> bool:
         """Whether a document's opening passage belongs before its best one: when the question names the
@@ -138,6 +144,36 @@ class Asked:
         coverage = self._coverage(have)
         names = len(self.names & have) / len(self.names) if self.names else 0.0
         return coverage, names
+
+
+_SPAN_START = regex.compile(r"(?<![\p{L}\p{M}\p{N}])[\p{L}\p{N}]")
+_SPAN_END = regex.compile(r"[\p{L}\p{M}\p{N}](?![\p{L}\p{M}\p{N}])|\)")
+
+
+def _titles_named(snap: Snapshot, text: str, asked: Asked) -> list[tuple[int, float]]:
+    """(first passage, share of the question) of each document the question names by its whole title: as
+    a name (capitalised inside a sentence, or in a script without case: "What is Time?", "the capital of
+    France") or as all it asks ("what is a river?"), never by a common word in passing ("In one word, …"
+    is not about Word). Where titles overlap the longest counts ("Western Front (World War I)", not
+    "World War I")."""
+    starts = [m.start() for m in _SPAN_START.finditer(text)]
+    ends = [m.end() for m in _SPAN_END.finditer(text)]
+    found: list[tuple[int, int, int, float]] = []  # (start, end, passage id, share)
+    for a in starts:
+        inside = bool(text[:a].strip()) and text[:a].rstrip()[-1] not in SENTENCE_END
+        cased = text[a].lower() != text[a].upper()
+        for b in ends:
+            if b <= a or b - a > MAX_TITLE or (pid := snap.titled(text[a:b])) is None:
+                continue
+            share = asked.share(text[a:b], asked.lang)
+            named = inside and (text[a].isupper() or not cased)
+            if share > 0 and (named or share >= TITLE_WHOLE):
+                found.append((a, b, pid, share))
+    return [
+        (pid, share)
+        for a, b, pid, share in found
+        if not any(c <= a and b <= d and (c, d) != (a, b) for c, d, _, _ in found)
+    ]
 
 
 def _rare_matches(snap: Snapshot, text: str, pids: list[int]) -> dict[int, int]:

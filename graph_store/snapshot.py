@@ -30,6 +30,7 @@ from .snapshot_format import (
     DIRECTION_BITS,
     FIELDS,
     LINK_DIR,
+    TITLES,
     VERSION_RE,
     Manifest,
     check_model,
@@ -116,6 +117,9 @@ class Snapshot:
                 (self._concepts if entry[2] == "concept" else self._words).setdefault(entry[0], nid)
         for key, kind, nid in json.loads((folder / "aliases.json").read_text(encoding="utf-8")):
             (self._concepts if kind == "concept" else self._words).setdefault(key, nid)
+        # a document's title → its first passage (snapshots published before titles: none)
+        titles = folder / TITLES
+        self._titles: dict[str, int] = dict(json.loads(titles.read_text(encoding="utf-8"))) if titles.exists() else {}
         self._pids = load("passages.ids")
         self._offsets = load("passages.offsets")
         with open(folder / "passages.bin", "rb") as f:
@@ -169,6 +173,10 @@ class Snapshot:
             self.vocab[nid] = [key, surface, kind, count]
             (self._concepts if kind == "concept" else self._words).setdefault(key, nid)
         self._delta_passages = {p["id"]: Passage(**p) for p in doc["passages"]}
+        self._titles = {k: v for k, v in self._titles.items() if v not in self._removed}
+        for p in sorted(self._delta_passages.values(), key=lambda p: p.id):
+            if p.title:
+                self._titles.setdefault(fold(p.title), p.id)
         self._delta_ids = np.array([p["id"] for p in doc["passages"]], dtype=np.int64)
         self._delta_vectors = vectors
         self.delta_passages = len(doc["passages"])
@@ -304,6 +312,10 @@ class Snapshot:
         if i == len(self._pids) or self._pids[i] != passage_id:
             raise NotFoundError(f"no passage {passage_id} in snapshot {self.manifest.name}")
         return Passage(**json.loads(self._pbin[int(self._offsets[i]) : int(self._offsets[i + 1])]))
+
+    def titled(self, title: str) -> int | None:
+        """The first passage of the document titled `title` (case-folded), if any."""
+        return self._titles.get(fold(title.strip()))
 
     def nearest(self, text: str, k: int = 5) -> list[tuple[float, int]]:
         """(cosine, passage id) of the k passages nearest in meaning to `text`, best first (the published

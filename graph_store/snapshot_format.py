@@ -24,6 +24,7 @@ PROV = 3  # provenance passage ids kept per snapshot edge (-1 padded)
 VERSION_RE = re.compile(r"^v(\d+)$")
 DELTA_LINK = "delta"  # snapshots/delta → delta-vNNNN-*: the live delta over one version
 LINK_DIR = "link.dir.npy"  # per link row: which way it was written (bits OUT, IN)
+TITLES = "titles.json"  # [folded title, its document's first passage id], sorted
 OUT, IN, BOTH = 1, 2, 3
 DIRECTION_BITS = {"out": OUT, "in": IN, "both": BOTH}
 DIRECTIONS = tuple(DIRECTION_BITS)  # how a link is asked for: out of a note, into it (backlinks), or both

@@ -23,12 +23,21 @@ from itertools import groupby
 
 import numpy as np
 
-from graph_store import END_ID, FACT_PREFIX, SENTENCE_END, STOPWORDS, Asked, Snapshot, sentences, split
+from graph_store import (
+    END_ID,
+    FACT_PREFIX,
+    SENTENCE_END,
+    STOPWORDS,
+    Asked,
+    Snapshot,
+    sentences,
+    split,
+)
 
 from .config import RuntimeConfig
 from .lexicon import Lexicon
 
-PARTS = ("activation", "copy", "next2", "next", "verdict")
+PARTS = ("activation", "copy", "next2", "next", "verdict", "draft")
 EVIDENCE = ("activation", "copy")  # the parts that come from retrieved passages and the prompt: scaled by trust
 
 
@@ -65,6 +74,7 @@ class Proposal:
             "next2": config.w_next2,
             "next": config.w_next,
             "verdict": config.w_verdict,
+            "draft": config.w_draft,
         }
         total = np.zeros(len(self.parts["copy"]), np.float32)
         for name, arr in self.parts.items():
@@ -79,6 +89,10 @@ class Accumulator:
         self.snap, self.lex, self.config = snap, lex, config
         n = len(lex)
         self.activation = np.zeros(n, np.float32)
+        self.drafted = np.zeros(n, np.float32)  # the LLM's own draft (a list's items): not evidence, not scaled
+        self.drafted_any = False
+        self._none = np.zeros(n, np.float32)  # a part with nothing in it (read-only, shared by every step)
+        self._none.setflags(write=False)
         self.sources: dict[int, list[str]] = defaultdict(list)  # node → why it is active (trace)
         self.passages: list[Passage] = []
         self.written: list[int] = []
@@ -87,9 +101,10 @@ class Accumulator:
         self.sentence_doc: str | None = None  # the document this sentence copies from
 
     def seed(self, prompt: str, hits: list, drafted: list[str] | None = None) -> None:
-        """Activate the prompt's words (1.0), the words the LLM drafted for a translation (1.0, so they
-        are proposed and beat a graph word sharing their first subword: "Hola", not "H"), and each
-        passage's words (ρ_r), then spread one hop."""
+        """Activate the prompt's words (1.0), the words the LLM drafted for a translation or a list (1.0,
+        and in the `draft` part, which trust does not scale: they are proposed and beat a graph word
+        sharing their first subword, "Hola", not "H"; "Carrots", not "Bananas"), and each passage's words
+        (ρ_r), then spread one hop."""
         cfg = self.config
         for tok in split(prompt):
             node = self.lex.word_id(tok.surface)
@@ -100,6 +115,9 @@ class Accumulator:
             node = self.lex.word_id(surface)
             if node is not None:
                 self._activate(node, 1.0, "draft")
+                if node not in self.asked:  # what the LLM adds to the prompt's words: the items, the translation
+                    self.drafted[node] = 1.0
+                    self.drafted_any = True
         asked = Asked.of(self.snap, prompt) if hits else None
         for rank, hit in enumerate(hits):
             rho = cfg.rho[rank] if rank < len(cfg.rho) else cfg.rho[-1] * 0.5
@@ -160,6 +178,7 @@ class Accumulator:
         sentence to its document until the sentence ends."""
         self.written.append(node)
         self.activation[node] *= self.config.activation_written
+        self.drafted[node] = 0.0  # a drafted item once written: the list moves on to the next
         self.last_copy = tuple(copy_source[:2]) if copy_source is not None else None
         if copy_source is not None:
             self.sentence_doc = self.passage(copy_source[0]).doc
@@ -186,7 +205,7 @@ class Accumulator:
                 while length < len(tail) and pos - length >= 0 and p.nodes[pos - length] == tail[-1 - length]:
                     length += 1
                 if pos + 1 < len(p.nodes):
-                    ongoing = self.last_copy == (p.id, pos)
+                    ongoing = self.last_copy == (p.id, pos) or self._anchored(p, pos)
                     weight = 1.0 if ongoing else max(p.meaning[pos - length + 1 : pos + 1])
                     self._copy(copy, copy_from, p, pos + 1, rho * length * weight, length)
         return Proposal(
@@ -196,9 +215,20 @@ class Accumulator:
                 "next2": self._ngram(2),
                 "next": self._ngram(1),
                 "verdict": self._verdict(),
+                "draft": self.drafted.copy() if self.drafted_any else self._none,
             },
             copy_from,
         )
+
+    def _anchored(self, p: Passage, pos: int) -> bool:
+        """The whole answer so far, ending at `pos`, is the start of a sentence the question points to (the
+        passage's opening on a word asked, or its sentence holding most of the question): "Time is" goes
+        on as "Time is the continuous progression…", though it matched only the question and a function
+        word."""
+        start = pos + 1 - len(self.written)
+        opens = start == 0 and p.nodes[0] in self.asked
+        points = p.opening is not None and start == p.opening[0] and p.opening[1] >= self.config.sentence_opening
+        return (opens or points) and p.nodes[start : pos + 1] == self.written
 
     @staticmethod
     def _copy(copy: np.ndarray, copy_from: dict, p: Passage, pos: int, value: float, length: int) -> None:

@@ -88,7 +88,10 @@ class RuntimeConfig(BaseModel):
         0.25, ge=0.0, le=1.0, description="trust × this when the prompt asks for a list (composed, not copied)"
     )
     draft_tokens: int = Field(
-        24, ge=0, le=256, description="tokens the LLM drafts for a translation: its words may be written (0: off)"
+        40,
+        ge=0,
+        le=256,
+        description="tokens the LLM drafts for a translation or a list: its words may be written (0: off)",
     )
     passages_in_prompt: int = Field(2, ge=0, le=5, description="top passages also put in the LLM prompt (hybrid)")
     beta: float = Field(2.0, ge=0.0, description="weight of the graph score g(c) against log P_llm(c | x)")
@@ -108,6 +111,12 @@ class RuntimeConfig(BaseModel):
     rho: list[float] = Field([1.0, 0.6, 0.4], description="copy weight of the 1st, 2nd, 3rd… passage")
     w_next2: float = Field(0.0, description="g part: order-2 transition P(c | two previous words)")
     w_next: float = Field(0.0, description="g part: order-1 transition P(c | previous word)")
+    w_draft: float = Field(
+        1.0,
+        ge=0.0,
+        description="g part: a word of the LLM's own draft (a list's items, a translation's words) not yet written; "
+        "the LLM's, so not scaled by trust",
+    )
     w_verdict: float = Field(
         5.0, description="g part: users' summed verdicts (feedback) on c after the same two words (bad = -1)"
     )

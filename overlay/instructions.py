@@ -8,9 +8,9 @@ part of its prompt, never of the answer), so the answer's first word is the answ
 only (the instruction, not the topic, is matched).
 
 A list is composed, not copied: passages are prose, and following one turns "List three vegetables." into
-an article's lead, so a list trusts the graph's evidence less (`list_trust`) and its passages are not put
-in the LLM's prompt. A translation needs words
-the graph may lack ("hola"): the LLM drafts an answer first and its words join the session words
+an article's lead, so a list trusts the graph's evidence less (`list_trust`), its passages are not put
+in the LLM's prompt, and the LLM drafts it first, as for a translation, so its items are proposed. A
+translation needs words the graph may lack ("hola"): the LLM drafts an answer first and its words join the session words
 (`prompting.draft_words`), so the graph still bounds the words but the bound includes them.
 """
 
@@ -29,7 +29,8 @@ _ONE_SENTENCE = re.compile(
 _NUMBER = r"(?:two|three|four|five|six|seven|eight|nine|ten|\d+|a\s+few|several|some|any)"
 _LIST = re.compile(
     rf"^\s*(?:(?:can|could|would)\s+you\s+|please\s+)?(?:list|enumerate)\b"
-    rf"|\b(?:list|name|give(?:\s+me)?|mention|suggest|tell\s+me)\s+{_NUMBER}\b",
+    rf"|\b(?:list|name|give(?:\s+me)?|mention|suggest|tell\s+me)\s+{_NUMBER}\b"
+    r"|^\s*(?:what|which)\s+are\s+the\s+\w+s\s+(?:of|in)\b",  # "What are the days of the weekend?"
     re.I,
 )
 _LANGUAGES = (

@@ -42,6 +42,9 @@ def quote_state(surfaces: list[str]) -> str:
 WRITTEN = ("first", "exact", "log_tie")  # the per-spelling fields a step reads, merged by `written_as`
 
 
+LOG_RANK_ONE = np.log1p(1)  # the tie penalty's log(1 + rank) at rank 1
+
+
 @dataclass(frozen=True)
 class Written:
     """Per node, under one spacing and capitalisation (read-only: shared by every step that writes so)."""
@@ -50,6 +53,20 @@ class Written:
     first: np.ndarray
     exact: np.ndarray
     log_tie: np.ndarray
+    _penalties: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def penalties(self, tie: float, inexact: float) -> tuple[np.ndarray, np.ndarray]:
+        """What the LLM part loses per node (a first subword shared with others, an unverified spelling):
+        (unproposed, proposed by the graph), which only has to beat the word that *is* its first subword.
+        Computed once per layout and setting; every step picks one of the two per node."""
+        key = (tie, inexact)
+        if key not in self._penalties:
+            unproposed = tie * self.log_tie + np.where(self.exact, 0.0, inexact)
+            proposed = tie * np.minimum(self.log_tie, LOG_RANK_ONE)
+            for a in (unproposed, proposed):
+                a.setflags(write=False)
+            self._penalties[key] = (unproposed, proposed)
+        return self._penalties[key]
 
 
 @dataclass(frozen=True)
@@ -74,7 +91,15 @@ class Lexicon:
     @classmethod
     def of(cls, snap: Snapshot, tokenizer, base: Lexicon | None = None) -> Lexicon:
         """The snapshot's words; a live delta's words are appended to the published ones (`base`, when
-        given, is the lexicon of the same published version: only the delta's few words are new work)."""
+        given, is a lexicon of the same published version, with or without an earlier delta's words: only
+        the words it does not hold yet are new work, so the thousandth live fact tokenizes its own words,
+        not a thousand facts')."""
+        extra = [(e[1], e[2]) if e else ("", "concept") for e in snap.vocab[snap.base_size :]]
+        if base is not None and len(base) > base.size:
+            held = list(zip(base.surfaces[base.size :], base.kinds[base.size :], strict=True))
+            if extra[: len(held)] == held:  # the earlier delta's words are still the first of this one's
+                return replace(base, graph_word_id=snap.word_id).with_words(extra[len(held) :])
+            base = base.published()
         if base is None:
             n = snap.base_size
             surfaces, kinds = [""] * n, np.full(n, "", dtype=object)
@@ -85,7 +110,6 @@ class Lexicon:
                     valid[i] = True
             base = cls._build(surfaces, kinds, counts, valid, tokenizer, n, {}, snap.word_id)
         base = replace(base, graph_word_id=snap.word_id)
-        extra = [(e[1], e[2]) if e else ("", "concept") for e in snap.vocab[snap.base_size :]]
         return base.with_words(extra) if extra else base
 
     def published(self) -> Lexicon:

@@ -45,11 +45,14 @@ def with_passages(prompt: Prompt, question: str, context: str) -> list[dict[str,
     return messages
 
 
+DRAFTED = ("translate", "list")  # what the LLM drafts first: words the graph may lack, items it would name
+
+
 def draft_words(backend: Any, prompt: Prompt, cfg: RuntimeConfig) -> list[str]:
-    """A translation needs words the graph may lack ("hola"): the LLM drafts `draft_tokens` greedily on
-    the plain prompt, and the draft's content words (traced as `drafted`) are activated like the prompt's,
-    those the graph lacks as session words. The LLM then still chooses word by word among candidates;
-    the draft only widens and leans them."""
+    """A translation needs words the graph may lack ("hola"), a list the items the LLM would name: the
+    LLM drafts `draft_tokens` greedily on the plain prompt, and the draft's content words (traced as
+    `drafted`) are activated like the prompt's, those the graph lacks as session words. The LLM then
+    still chooses word by word among candidates; the draft only widens and leans them."""
     if cfg.draft_tokens <= 0:
         return []
     ids = backend.prompt_ids(prompt, True)
@@ -75,7 +78,7 @@ def prepare(
             "ingest text in that language first"
         )
     asked = instructions.limits(question) if cfg.chat else instructions.Limits()
-    drafted = draft_words(backend, prompt, cfg) if asked.kind == "translate" else None
+    drafted = draft_words(backend, prompt, cfg) if asked.kind in DRAFTED else None
     # the prompt's words and symbols the graph lacks ("Zyx", the "+" of "2+2") may be written back
     unknown = {t.key: (t.surface, t.kind) for t in tokens if snap.word_id(t.surface) is None}
     for surface in drafted or ():

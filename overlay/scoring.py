@@ -21,8 +21,6 @@ from .lexicon import Lexicon, quote_state
 from .state import AnswerState, Scored
 from .trust import step_trust
 
-LOG_RANK_ONE = np.log1p(1)  # the tie penalty's log(1 + rank) at rank 1
-
 
 def score(
     state: AnswerState,
@@ -50,8 +48,8 @@ def score(
     # proposals only have to beat the word that *is* that subword (rank at most 1); the rest queue by
     # frequency and pay for being unverified, so a blocked " is" does not turn into " islets".
     proposed = raw > 0
-    log_tie = np.where(proposed, np.minimum(written.log_tie, LOG_RANK_ONE), written.log_tie)
-    llm = logprobs[first] - cfg.tie_penalty * log_tie - np.where(exact | proposed, 0.0, cfg.inexact_penalty)
+    unproposed, backed = written.penalties(cfg.tie_penalty, cfg.inexact_penalty)
+    llm = logprobs[first] - np.where(proposed, backed, unproposed)
     llm[END_ID] = logprobs[eos].max()
     copies = prop.parts["copy"] > 0
     p_graph = float(np.exp(llm[copies].max())) if copies.any() else 0.0

@@ -62,12 +62,13 @@ def cut_short(state: AnswerState, step: Step, fed: list[int], rows: dict[int, np
 
 @functools.lru_cache(maxsize=8)
 def _continues(tokenizer) -> np.ndarray:
-    """Per token id: whether it goes on inside a word (starts with a letter, no leading space)."""
+    """Per token id: whether it goes on inside a word (starts with a letter or digit, no leading space:
+    "Ma" + "ize", "H" + "2O")."""
     n = len(tokenizer)
     out = np.zeros(n, bool)
     for i in range(n):
         piece = tokenizer.decode([i])
-        out[i] = bool(piece) and piece[0].isalpha()
+        out[i] = bool(piece) and piece[0].isalnum()
     return out
 
 

@@ -23,6 +23,7 @@ from graph_store import (
 )
 from graph_store.db import is_stale
 from overlay import Runtime, RuntimeConfig
+from overlay.lexicon import Lexicon
 from tests.helpers import DATA, cli_json
 
 FACT = "Zorblax is a red volcano on Mars. Zorblax erupted in the year of the comet."
@@ -106,7 +107,7 @@ def test_each_live_fact_embeds_only_its_own_passages(ws: Path, tmp_path: Path, m
     assert again[0][1] == first[0][1] and again[0][0] == pytest.approx(first[0][0], abs=1e-6)
 
 
-def test_runtime_over_a_delta_reuses_the_published_lexicon(ws: Path, backend, tmp_path: Path) -> None:
+def test_runtime_over_a_delta_reuses_the_published_lexicon(ws: Path, backend, tmp_path: Path, monkeypatch) -> None:
     rt = Runtime(Snapshot.open(ws / "snapshots"), backend)
     fact = tmp_path / "fact.txt"
     fact.write_text(FACT + "\n")
@@ -120,6 +121,22 @@ def test_runtime_over_a_delta_reuses_the_published_lexicon(ws: Path, backend, tm
     assert fast.lexicon.surfaces == slow.lexicon.surfaces
     answer = fast.answer("What is Zorblax?", RuntimeConfig(max_words=12))
     assert "Mars" in answer.text and answer.text == slow.answer("What is Zorblax?", RuntimeConfig(max_words=12)).text
+    # the next live fact: only its own new words are tokenized, the earlier delta's are kept
+    second = tmp_path / "second.txt"
+    second.write_text("Quillotar Vembrisk tends the lighthouse of Ostravel.\n")
+    quick_ingest(ws / "graph.duckdb", [second])
+    publish_delta(ws / "graph.duckdb", ws / "snapshots")
+    snap2 = Snapshot.open(ws / "snapshots")
+    built: list[int] = []
+    build = Lexicon._build.__func__
+    monkeypatch.setattr(Lexicon, "_build", classmethod(lambda cls, s, *a: built.append(len(s)) or build(cls, s, *a)))
+    again = Runtime(snap2, backend, base=fast.lexicon)
+    assert built and max(built) < len(snap2.vocab) - snap2.base_size  # not every delta word again
+    monkeypatch.undo()
+    full = Runtime(snap2, backend)
+    assert again.lexicon.surfaces == full.lexicon.surfaces and list(again.lexicon.kinds) == list(full.lexicon.kinds)
+    for key in full.lexicon.first:
+        assert np.array_equal(again.lexicon.first[key], full.lexicon.first[key])
 
 
 def test_cli_live_ingest_and_eval_edits(cli, home: Path, small_home: Path, tmp_path: Path, model_cache) -> None:

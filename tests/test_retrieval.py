@@ -54,3 +54,35 @@ def test_fusion_ranks_by_both_lists_and_rare_words() -> None:
     assert [pid for _, pid in fuse(dense, lexical, 1.0, {})][0] == 2  # second in both beats first in one
     assert [pid for _, pid in fuse(dense, [], 0.0, {})] == [1, 2, 3, 4]
     assert [pid for _, pid in fuse(dense, lexical, 1.0, {4: 1})][0] == 4  # a passage holding the name
+
+
+TIMES = [
+    ("Time", "It is the continuous progression of existence from the past, through the present, into the future."),
+    ("Time zone", "A time zone is an area which observes a uniform standard time for legal and social purposes."),
+    ("Coordinated Universal Time", "Coordinated Universal Time is the primary time standard used to regulate clocks."),
+    ("Time travel", "Time travel is the hypothetical activity of traveling into the past or future time."),
+    ("Word", "A word is a basic element of language that carries meaning and can be used on its own."),
+    ("Up", "Up is a direction, the opposite of down, away from the centre of gravity of a planet."),
+]
+
+
+def test_a_document_the_question_names_by_its_title_comes_first(tmp_path: Path, monkeypatch) -> None:
+    """ "What is Time?" is about the article Time, not about the passages most about time; a title
+    met as a common word in passing ("In one word, …") is not what is asked."""
+    import json
+
+    from graph_store.retrieval import Asked, _titles_named
+
+    src = tmp_path / "times.jsonl"
+    src.write_text("".join(json.dumps({"title": t, "text": x}) + "\n" for t, x in TIMES), encoding="utf-8")
+    ingest_paths(tmp_path / "graph.duckdb", [src], progress=False)
+    publish(tmp_path / "graph.duckdb", tmp_path / "snapshots", progress=False)
+    snap = Snapshot.open(tmp_path / "snapshots")
+    assert [h.title for h in search(snap, "What is Time?", 3, lexical_weight=1.0)][0] == "Time"
+    assert [h.title for h in search(snap, "what is time travel?", 3, lexical_weight=1.0)][0] == "Time travel"
+    named = lambda q: [snap.passage(pid).title for pid, _ in _titles_named(snap, q, Asked.of(snap, q))]  # noqa: E731
+    assert named("What is Time?") == ["Time"]
+    assert named("Is Time zone a thing?") == ["Time zone"]  # the longest title, not "Time" inside it
+    assert named("In one word, what is the opposite of up?") == []  # common words in passing
+    monkeypatch.setattr("graph_store.retrieval._titles_named", lambda *a: [])
+    assert [h.title for h in search(snap, "What is Time?", 3, lexical_weight=1.0)][0] != "Time"  # words alone

@@ -107,7 +107,12 @@ def test_length_instructions_are_honoured(rt: Runtime) -> None:
 
 
 def test_a_list_trusts_the_graph_less_and_a_translation_may_use_the_llms_words(rt: Runtime) -> None:
-    for prompt in ("List three vegetables.", "Give me two primary colors.", "Can you name a few sports?"):
+    for prompt in (
+        "List three vegetables.",
+        "Give me two primary colors.",
+        "Can you name a few sports?",
+        "What are the days of the weekend?",
+    ):
         assert limits(prompt).kind == "list", prompt
     for prompt in ("Translate 'dog' into German.", "How do you say 'hello' in Spanish?", "What's 'cat' in French?"):
         assert limits(prompt).kind == "translate", prompt
@@ -118,6 +123,19 @@ def test_a_list_trusts_the_graph_less_and_a_translation_may_use_the_llms_words(r
     listed = rt.answer("Name two novels by Jane Austen.")
     assert known.trust == 1.0 and listed.asked == "list"
     assert 0.0 < listed.trust <= cfg.list_trust  # traced: the explanation says why the graph counted less
+    assert listed.drafted  # the LLM drafts the list: its items are proposed whatever the graph's trust
+    # the draft's own words (not the prompt's) are a graph part that trust does not scale
+    from overlay.accumulator import Accumulator
+
+    acc = Accumulator(rt.snap, rt.lexicon, cfg)
+    acc.seed("Name two clockmakers from Albania.", [], ["clockmaker", "Albania"])
+    prop = acc.propose()
+    clockmaker, albania = rt.lexicon.word_id("clockmaker"), rt.lexicon.word_id("Albania")
+    assert clockmaker is not None and albania is not None
+    assert prop.parts["draft"][clockmaker] == 1.0 and prop.parts["draft"][albania] == 0.0
+    assert prop.total(cfg, trust=0.0)[clockmaker] == pytest.approx(cfg.w_draft)
+    acc.observe(clockmaker)  # written: the list moves on to its next item
+    assert acc.propose().parts["draft"][clockmaker] == 0.0
     hello = rt.answer("How do you say 'hello' in Spanish?")
     assert hello.asked == "translate" and hello.drafted, hello
     assert any(rt.snap.word_id(w) is None for w in hello.drafted)  # words the graph lacks join the candidates
@@ -149,8 +167,37 @@ def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
     assert not cut_short(state, step(ma), [0], {0: row(ize, 0.3)}, cfg)  # the LLM is not sure
     assert not cut_short(state, step(ma, (1, 0, 1)), [0], {0: row(ize, 0.9)}, cfg)  # a copy keeps its spelling
     assert not cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, RuntimeConfig(cut_above=0))
+    two = tok.encode("2", add_special_tokens=False)[0]
+    assert cut_short(state, step(ma), [0], {0: row(two, 0.9)}, cfg)  # digits go on inside a word too ("H2O")
     state.allowed[maize] = False
     assert not cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg)  # nothing longer to re-choose
     # an answer may open with a quote ('"green"'), not with other punctuation
     first = mask(state, cfg, state.acc.propose())
     assert first[lex.word_id('"')] and not first[lex.word_id(",")]
+
+
+def test_an_answer_that_echoes_the_sentence_asked_about_goes_on_in_it(rt: Runtime) -> None:
+    """ "Pride and Prejudice is" matched only the question's words and a function word, yet the whole
+    answer so far is the start of the passage the question names: its next word counts in full (before,
+    `function_match`, and the LLM's own "a classic" won over "a novel written by Jane Austen")."""
+    from overlay.accumulator import Accumulator
+
+    cfg = rt.config
+    question = "What is Pride and Prejudice?"
+    hits = search(rt.snap, question, 1, cfg.lexical_weight)
+    assert hits[0].title == "Pride and Prejudice"
+    lex = rt.lexicon
+    acc = Accumulator(rt.snap, lex, cfg)
+    acc.seed(question, hits)
+    words = ["Pride", "and", "Prejudice", "is"]
+    for w in words:
+        acc.observe(lex.word_id(w))
+    a = lex.word_id("a")
+    copy = acc.propose().parts["copy"]
+    assert copy[a] == pytest.approx(hits_rho(cfg) * 3)  # the last three words matched, in full
+    acc.written.insert(0, lex.word_id("Yes"))  # the same words after another one: an echo, not the start
+    assert acc.propose().parts["copy"][a] == pytest.approx(hits_rho(cfg) * 3 * cfg.function_match)
+
+
+def hits_rho(cfg: RuntimeConfig) -> float:
+    return cfg.rho[0]
