@@ -137,7 +137,7 @@ def publish_delta(db_path: Path | str, snapshots_dir: Path | str, embedding_mode
             "SELECT id, title, doc_id, url, text, lang FROM passages WHERE id >= ? ORDER BY id", [first_pid]
         ).fetchall()
         vocab = con.execute(
-            "SELECT id, key, surface, kind, count FROM nodes WHERE id >= ? ORDER BY id", [len(base.vocab)]
+            "SELECT id, key, surface, kind, count FROM nodes WHERE id >= ? ORDER BY id", [base.base_size]
         ).fetchall()
         con.register("_published", {"id": np.asarray(base.passage_ids(), dtype=np.int64)})
         try:

@@ -8,6 +8,7 @@ are published (by `publish.py`), and many processes share one copy in the page c
 
 from __future__ import annotations
 
+import functools
 import json
 import mmap
 import threading
@@ -108,18 +109,9 @@ class Snapshot:
             if (folder / f"{rel}.keys.npy").exists():
                 self._csr[rel] = {f: load(f"{rel}.{f}") for f in ("indptr", *FIELDS)}
                 self._keys[rel] = load(f"{rel}.keys")
-        self.vocab: list[list | None] = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-        self.base_size = len(self.vocab)  # nodes of the published version (a delta's words come after)
-        self._words: dict[str, int] = {}
-        self._concepts: dict[str, int] = {}
-        for nid, entry in enumerate(self.vocab):
-            if entry is not None:
-                (self._concepts if entry[2] == "concept" else self._words).setdefault(entry[0], nid)
-        for key, kind, nid in json.loads((folder / "aliases.json").read_text(encoding="utf-8")):
-            (self._concepts if kind == "concept" else self._words).setdefault(key, nid)
-        # a document's title → its first passage (snapshots published before titles: none)
-        titles = folder / TITLES
-        self._titles: dict[str, int] = dict(json.loads(titles.read_text(encoding="utf-8"))) if titles.exists() else {}
+        # node rows of the published version (a delta's words come after): its vocabulary's length, read
+        # from the CSR index, so a reader that needs no words (a delta's publish) decodes none
+        self.base_size = len(self._csr[CSR_RELS[0]]["indptr"]) - 1
         self._pids = load("passages.ids")
         self._offsets = load("passages.offsets")
         with open(folder / "passages.bin", "rb") as f:
@@ -162,16 +154,48 @@ class Snapshot:
             snap._layer(*delta)
         return snap
 
+    @functools.cached_property
+    def vocab(self) -> list[list | None]:
+        """Per node id: [key, surface, kind, count] (None: no node), the published version's then a delta's."""
+        return json.loads((self.path / "vocab.json").read_text(encoding="utf-8"))
+
+    @functools.cached_property
+    def _names(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(word key → node, concept key → node), aliases included."""
+        words: dict[str, int] = {}
+        concepts: dict[str, int] = {}
+        for nid, entry in enumerate(self.vocab):
+            if entry is not None:
+                (concepts if entry[2] == "concept" else words).setdefault(entry[0], nid)
+        for key, kind, nid in json.loads((self.path / "aliases.json").read_text(encoding="utf-8")):
+            (concepts if kind == "concept" else words).setdefault(key, nid)
+        return words, concepts
+
+    @property
+    def _words(self) -> dict[str, int]:
+        return self._names[0]
+
+    @property
+    def _concepts(self) -> dict[str, int]:
+        return self._names[1]
+
+    @functools.cached_property
+    def _titles(self) -> dict[str, int]:
+        """A document's title → its first passage (snapshots published before titles: none)."""
+        titles = self.path / TITLES
+        return dict(json.loads(titles.read_text(encoding="utf-8"))) if titles.exists() else {}
+
     def _layer(self, doc: dict, vectors: np.ndarray) -> None:
         """Add a delta's words, passages and vectors (ids continue the base's, so nothing else moves) and
         hide the published passages it replaced."""
         check_model(self.manifest, doc.get("embedding_model", self.manifest.embedding_model), "its live delta")
         self._removed = frozenset(int(i) for i in doc.get("removed", ()))
+        words, concepts = self._names  # the published version's names (and aliases) first
         self.vocab = list(self.vocab)
         for nid, key, surface, kind, count in doc["vocab"]:
             self.vocab.extend([None] * (nid + 1 - len(self.vocab)))
             self.vocab[nid] = [key, surface, kind, count]
-            (self._concepts if kind == "concept" else self._words).setdefault(key, nid)
+            (concepts if kind == "concept" else words).setdefault(key, nid)
         self._delta_passages = {p["id"]: Passage(**p) for p in doc["passages"]}
         self._titles = {k: v for k, v in self._titles.items() if v not in self._removed}
         for p in sorted(self._delta_passages.values(), key=lambda p: p.id):
