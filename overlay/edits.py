@@ -151,16 +151,22 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
     return {"p50": float(np.percentile(seconds, 50)), "p95": float(np.percentile(seconds, 95))}
 
 
-def _ask_all(rt: Runtime, rows: list[dict[str, Any]], before: list[list[bool]], cfg: RuntimeConfig) -> dict:
-    """Efficacy, paraphrase and specificity of one runtime over every line (controls right before stay right)."""
+def _ask_all(
+    rt: Runtime, rows: list[dict[str, Any]], before: list[list[bool]], cfg: RuntimeConfig, details: list | None = None
+) -> dict:
+    """Efficacy, paraphrase and specificity of one runtime over every line (controls right before stay right);
+    each line's answers appended to `details` when given."""
     q = p = kept = checked = 0
     for row, was in zip(rows, before, strict=True):
-        q += contains(rt.answer(row["question"], cfg).text, row["answers"])
-        p += contains(rt.answer(row["paraphrase"], cfg).text, row["answers"])
+        asked, para = rt.answer(row["question"], cfg).text, rt.answer(row["paraphrase"], cfg).text
+        q += contains(asked, row["answers"])
+        p += contains(para, row["answers"])
         for c, ok in zip(row["controls"], was, strict=True):
             if ok:
                 checked += 1
                 kept += contains(rt.answer(c["question"], cfg).text, c["answers"])
+        if details is not None:
+            details.append({"fact": row["fact"], "question": asked, "paraphrase": para})
     n = len(rows)
     return {"efficacy": q / n, "paraphrase": p / n, "specificity": kept / checked if checked else 1.0}
 
@@ -173,9 +179,11 @@ def sequential(
     seed: int = 0,
     config: RuntimeConfig | None = None,
     progress: Progress | None = None,
+    details: bool = False,
 ) -> dict[str, Any]:
     """Every fact of `rows` plus `scale` invented ones live in one scratch workspace, in a seeded order, one
-    after another; then the questions, paraphrases and controls, and the same after a full publish."""
+    after another; then the questions, paraphrases and controls, and the same after a full publish (with
+    `details`, each line's answers live and after the publish)."""
     cfg = config or rt.config
     facts = [row["fact"] for row in rows] + invented_facts(scale, seed)
     random.Random(seed).shuffle(facts)
@@ -200,13 +208,15 @@ def sequential(
             live, took = make_live(scratch, fact, live)  # the last runtime: only the new fact's words are new
             seconds.append(took)
             tick()
-        live_scores = _ask_all(live, rows, before, cfg)
+        live_answers: list | None = [] if details else None
+        after_answers: list | None = [] if details else None
+        live_scores = _ask_all(live, rows, before, cfg, live_answers)
         tick(len(rows))
         t = time.perf_counter()
         publish(scratch.graph_db, scratch.snapshots, progress=False, embedding_model=ws.embedding_model)
         published = Runtime(Snapshot.open(scratch.snapshots), rt.backend, rt.config)
         publish_seconds = time.perf_counter() - t
-        after = _ask_all(published, rows, before, cfg)
+        after = _ask_all(published, rows, before, cfg, after_answers)
         tick(len(rows))
     edge = max(1, len(seconds) // 10)  # the first and the last tenth of the edits
     return {
@@ -221,4 +231,4 @@ def sequential(
         "controls_checked": sum(sum(b) for b in before),
         "seed": seed,
         "config": cfg.model_dump(),
-    }
+    } | ({"details": {"live": live_answers, "after_publish": after_answers}} if details else {})

@@ -171,8 +171,11 @@ def test_cli_live_ingest_and_eval_edits(cli, home: Path, small_home: Path, tmp_p
     assert result["contradicting"] == 1 and 0.0 <= result["overlay"]["override"] <= result["overlay"]["efficacy"]
     assert {"override", "override_paraphrase"} <= set(result["rag"]) and "override" in result["llm_only"]
 
-    seq = cli_json(cli, "eval", "edits", file, "--sequential", "--scale", "3")
+    seq = cli_json(cli, "eval", "edits", file, "--sequential", "--scale", "3", "--details")
     assert seq["live_facts"] == 4 and seq["overlay"]["efficacy"] == 1.0  # found among invented look-alikes
+    (live,) = seq["details"]["live"]
+    assert "Varradosh" in live["fact"] and live["question"] and live["paraphrase"]
+    assert len(seq["details"]["after_publish"]) == 1
     assert set(seq["after_publish"]["overlay"]) == {"efficacy", "paraphrase", "specificity"}
     assert seq["after_publish"]["overlay"]["efficacy"] == 1.0 and seq["edit_seconds_end"]["p50"] > 0
     assert Snapshot.open(home / "snapshots").word_id("Varradosh") is None

@@ -190,7 +190,7 @@ def edits(
     runtime = runtime_for(ws, model, adapter, config=config, selector=selector)
     if sequential:
         with _progress("sequential edits") as progress:
-            result = run_sequential(runtime, ws, rows, scale, seed, progress=progress)
+            result = run_sequential(runtime, ws, rows, scale, seed, progress=progress, details=details)
         prefixes = [("", "live"), ("after_publish.", "after publish")]
         _report(
             result,
@@ -200,6 +200,9 @@ def edits(
             + [(f"edit seconds {k} {p}", f"edit_seconds{k}.{p}") for k in ("_start", "_end") for p in ("p50", "p95")]
             + [("publish seconds", "after_publish.publish_seconds")],
         )
+        if details and not as_json:
+            for d in result["details"]["live"]:
+                out.print(f"\n[bold]{d['fact']}[/]\n  question:   {d['question']}\n  paraphrase: {d['paraphrase']}")
         return
     with _progress("edits") as progress:
         result = run_edits(runtime, ws, rows, progress=progress, details=details)

@@ -15,3 +15,8 @@ for i in 1 2 3; do overlay bench speed --n 10 --json > /tmp/speed$i.json; done  
 # stop 26 (lists, translations, cut-short words, quotes), whole files, halves computed from --details:
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
+# stop 27 (titles named by the question come first, answers that echo the sentence asked about go on in it,
+# lists drafted by the LLM, the draft part): the dev workspace republished (titles.json), whole files:
+overlay graph publish
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json

@@ -11,3 +11,6 @@ overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --s
 # stop 26, after abandoned streams were cancelled and the default queue became 64:
 .venv/bin/python bench/load.py --home "$OVERLAY_HOME" --out bench/results/load.json   # 32 clients, 300 s
 .venv/bin/python bench/fuzz.py --examples 500 --out bench/results/fuzz.json          # every operation, stateful links
+# stop 27 (lazy snapshot vocabulary, incremental delta lexicon), on the dev workspace republished (titles.json):
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --json > $R/edits_sequential_1000.json
+for i in 1 2 3; do overlay bench speed --n 20 --json > $R/speed_run$i.json; done  # medians in $R/summary.json
