@@ -20,3 +20,4 @@ overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.
 overlay graph publish
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
+overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # stop 27, 8f13dbd code (ms_per_pos not a speed figure: a test ran beside it)
