@@ -55,9 +55,10 @@ def explain_steps(trace: dict[str, Any], first: int = 0, last: int | None = None
             title_justify="left",
             show_edge=False,
         )
-        for col in ("", "candidate", "score", "llm", "β·g", *PART_NAMES):
-            table.add_column(col, justify="right" if col not in ("", "candidate") else "left")
         shown = cands[:top] if winner in cands[:top] else [*cands[: top - 1], winner]
+        parts = [p for p in PART_NAMES if any(c["parts"].get(p) for c in shown)]  # the parts that count here
+        for col in ("", "candidate", "score", "llm", "β·g", *parts):
+            table.add_column(col, justify="right" if col not in ("", "candidate") else "left")
         for c in shown:
             mark = "▶" if c is winner else ""
             table.add_row(
@@ -66,7 +67,7 @@ def explain_steps(trace: dict[str, Any], first: int = 0, last: int | None = None
                 f"{c['score']:.2f}",
                 f"{c['llm']:.2f}",
                 f"{beta * c['graph']:.2f}",
-                *(f"{c['parts'].get(p, 0):.2f}" if c["parts"].get(p) else "" for p in PART_NAMES),
+                *(f"{c['parts'].get(p, 0):.2f}" if c["parts"].get(p) else "" for p in parts),
             )
         lines = [Text("  " + _edge_text(e, titles), style="dim") for e in winner.get("edges", [])[:4]]
         blocks.append(Group(table, *lines, Text(f"  {step['n_candidates']:,} candidates scored", style="dim")))

@@ -97,7 +97,7 @@ def test_trace_round_trip_and_replay(runtime: Runtime, tmp_path: Path) -> None:
     assert trace["text"] == answer.text and len(trace["steps"]) == len(answer.steps)
     step = trace["steps"][1]
     winner = step["candidates"][step["chosen"]]
-    assert set(winner["parts"]) == {"activation", "copy", "next2", "next", "verdict"} and "llm" in winner
+    assert set(winner["parts"]) == {"activation", "copy", "next2", "next", "verdict", "draft"} and "llm" in winner
     assert trace["model_checksum"] == runtime.backend.checksum and trace["snapshot_version"] == runtime.snap.version
     json.dumps(trace)  # the JSON schema of `overlay traces show --json`
     assert replay(runtime, trace).identical
