@@ -23,16 +23,7 @@ from itertools import groupby
 
 import numpy as np
 
-from graph_store import (
-    END_ID,
-    FACT_PREFIX,
-    SENTENCE_END,
-    STOPWORDS,
-    Asked,
-    Snapshot,
-    sentences,
-    split,
-)
+from graph_store import END_ID, FACT_PREFIX, SENTENCE_END, STOPWORDS, Asked, Snapshot, sentences, split
 
 from .config import RuntimeConfig
 from .lexicon import Lexicon
