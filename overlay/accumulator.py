@@ -2,8 +2,9 @@
 
 Seeded from the prompt's words and the passages retrieved for it, activation spreads one hop over `assoc`
 and `link` edges; each written word is observed (its activation decays, so the answer moves on). At every
-step `propose` returns dense arrays over all node ids, one per part (activation, copy, next2, next), plus
-where each part came from, so the trace can name the edges and passages behind a candidate.
+step `propose` returns dense arrays over all node ids, one per part (`PARTS`), plus where each part came
+from, so the trace can name the edges and passages behind a candidate; a part of weight 0 (next, next2 by
+default) is the shared empty array, not looked up.
 
 Copying follows the LLM's own words into a passage, weighted by how much meaning the match carries: a match
 on a function word or on a word the question itself holds ("… was the first president of the United
@@ -11,7 +12,8 @@ States" matched on "States") counts `function_match`, unless the copy is already
 a passage's first word opens the answer only if the question names it (an article's opening is no answer
 to "Who painted X?"), and so may the start of its sentence that holds most of the question (at least
 `sentence_opening` of it: deep in a long note, the answer is where the question's words are);
-within one sentence every copy comes from one document, so two people's facts are not stitched into one
+within one sentence every copy comes from one document (once a word the question does not hold is copied),
+so two people's facts are not stitched into one
 sentence.
 """
 
@@ -30,6 +32,7 @@ from .lexicon import Lexicon
 
 PARTS = ("activation", "copy", "next2", "next", "verdict", "draft")
 EVIDENCE = ("activation", "copy")  # the parts that come from retrieved passages and the prompt: scaled by trust
+LEAD_MAX = 3  # leading function words an answer may drop from a passage's opening ("The", "A", "In the")
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Passage:
     meaning: list[float] = field(default_factory=list)  # per position: 1, or function_match (function/echo)
     opening: tuple[int, float] | None = None  # (position, share of the question) of its best sentence's start
     fact: bool = False  # a fact the user stated: its copies are not gated by the LLM's confidence
+    lead: int = 0  # position of its first word that is not a function word ("The coyote": 1)
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Proposal:
 
     parts: dict[str, np.ndarray]
     copy_from: dict[int, tuple[int, int, int]]  # node → (passage id, position in passage, match length)
+    held: set[int] = field(default_factory=set)  # copies that go on in the sentence the question points to
+    empty: frozenset[str] = frozenset()  # parts with nothing in them this step (skipped in the total)
 
     def total(self, config: RuntimeConfig, trust: float = 1.0) -> np.ndarray:
         """g(c): the weighted parts, the evidence parts scaled by this step's trust."""
@@ -70,8 +76,8 @@ class Proposal:
         total = np.zeros(len(self.parts["copy"]), np.float32)
         for name, arr in self.parts.items():
             w = weights[name] * (trust if name in EVIDENCE else 1.0)
-            if w:  # a part of weight 0 (a default for next/next2, all evidence at trust 0) adds nothing
-                total += w * arr
+            if w and name not in self.empty:  # a part of weight 0 (next/next2 by default, evidence at trust 0)
+                total += w * arr  # or with nothing in it adds nothing
         return total
 
 
@@ -142,6 +148,7 @@ class Accumulator:
                     meaning,
                     opening,
                     doc.startswith(FACT_PREFIX),
+                    next((i for i, t in enumerate(tokens[:LEAD_MAX]) if t.key not in STOPWORDS), 0),
                 )
             )
         if cfg.spread > 0:
@@ -165,13 +172,14 @@ class Accumulator:
         self.activation = np.maximum(self.activation, self.config.spread * spread)
 
     def observe(self, node: int, copy_source: tuple | None = None, surface: str = "") -> None:
-        """A word was written: it stops pulling as hard (the answer should move on); a copy binds the
-        sentence to its document until the sentence ends."""
+        """A word was written: it stops pulling as hard (the answer should move on); a copy of a word the
+        question does not hold binds the sentence to its document until the sentence ends ("Coyote" may
+        have come from the mythology article, yet "Coyote is a" goes on in the animal's)."""
         self.written.append(node)
         self.activation[node] *= self.config.activation_written
         self.drafted[node] = 0.0  # a drafted item once written: the list moves on to the next
         self.last_copy = tuple(copy_source[:2]) if copy_source is not None else None
-        if copy_source is not None:
+        if copy_source is not None and node not in self.asked:  # an echo of the question binds to no document
             self.sentence_doc = self.passage(copy_source[0]).doc
         if surface in SENTENCE_END:
             self.sentence_doc = None
@@ -181,6 +189,7 @@ class Accumulator:
         copy = np.zeros(n, np.float32)
         copy_from: dict[int, tuple[int, int, int]] = {}
         tail = self.written[-3:]
+        held: set[int] = set()  # nodes whose copy goes on in the sentence the question points to
         for p in self.passages:
             rho = p.rho
             if self.sentence_doc is not None and p.doc != self.sentence_doc:
@@ -196,37 +205,43 @@ class Accumulator:
                 while length < len(tail) and pos - length >= 0 and p.nodes[pos - length] == tail[-1 - length]:
                     length += 1
                 if pos + 1 < len(p.nodes):
-                    ongoing = self.last_copy == (p.id, pos) or self._anchored(p, pos)
+                    anchored = self._anchored(p, pos)
+                    ongoing = anchored or self.last_copy == (p.id, pos)
                     weight = 1.0 if ongoing else max(p.meaning[pos - length + 1 : pos + 1])
-                    self._copy(copy, copy_from, p, pos + 1, rho * length * weight, length)
-        return Proposal(
-            {
-                "activation": self.activation.copy(),
-                "copy": copy,
-                "next2": self._ngram(2),
-                "next": self._ngram(1),
-                "verdict": self._verdict(),
-                "draft": self.drafted.copy() if self.drafted_any else self._none,
-            },
-            copy_from,
-        )
+                    if self._copy(copy, copy_from, p, pos + 1, rho * length * weight, length):
+                        held.discard(p.nodes[pos + 1])
+                        if anchored:
+                            held.add(p.nodes[pos + 1])
+        parts = {
+            "activation": self.activation.copy(),
+            "copy": copy,
+            "next2": self._ngram(2) if self.config.w_next2 else self._none,  # weight 0 (the default): not
+            "next": self._ngram(1) if self.config.w_next else self._none,  # looked up on every step
+            "verdict": self._verdict() if self.config.w_verdict else self._none,
+            "draft": self.drafted.copy() if self.drafted_any else self._none,
+        }
+        empty = frozenset(name for name, arr in parts.items() if arr is self._none)
+        return Proposal(parts, copy_from, held, empty)
 
     def _anchored(self, p: Passage, pos: int) -> bool:
         """The whole answer so far, ending at `pos`, is the start of a sentence the question points to (the
-        passage's opening on a word asked, or its sentence holding most of the question): "Time is" goes
-        on as "Time is the continuous progression…", though it matched only the question and a function
-        word."""
+        passage's opening on a word asked, with or without its leading function words, or its sentence
+        holding most of the question): "Time is" goes on as "Time is the continuous progression…", and
+        "Coyote is a" as "The coyote is a species of canine", though they matched only the question and
+        function words."""
         start = pos + 1 - len(self.written)
-        opens = start == 0 and p.nodes[0] in self.asked
+        opens = 0 <= start <= p.lead and p.nodes[p.lead] in self.asked
         points = p.opening is not None and start == p.opening[0] and p.opening[1] >= self.config.sentence_opening
         return (opens or points) and p.nodes[start : pos + 1] == self.written
 
     @staticmethod
-    def _copy(copy: np.ndarray, copy_from: dict, p: Passage, pos: int, value: float, length: int) -> None:
+    def _copy(copy: np.ndarray, copy_from: dict, p: Passage, pos: int, value: float, length: int) -> bool:
         node = p.nodes[pos]
         if value > copy[node]:
             copy[node] = value
             copy_from[node] = (p.id, pos, length)
+            return True
+        return False
 
     def _ngram(self, order: int) -> np.ndarray:
         out = np.zeros(len(self.activation), np.float32)
@@ -248,11 +263,12 @@ class Accumulator:
 
     def _verdict(self) -> np.ndarray:
         """Users' summed ratings of this choice after the same two words (the start of an answer is `</s>`)."""
-        out = np.zeros(len(self.activation), np.float32)
         ctx, src = ([END_ID, END_ID] + self.written)[-2:]
         idx, w = self.snap.successor_arrays("verdict", src, ctx=ctx)
-        if len(idx):
-            out[np.asarray(idx)] = np.asarray(w, np.float32)
+        if not len(idx):  # no rating after these words (most steps): the shared empty part
+            return self._none
+        out = np.zeros(len(self.activation), np.float32)
+        out[np.asarray(idx)] = np.asarray(w, np.float32)
         return out
 
     def continuation(self, source: tuple[int, int, int], max_words: int) -> list[tuple[int, str]]:

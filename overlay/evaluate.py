@@ -183,12 +183,14 @@ def within_words(text: str, n: int) -> str:
     return text.strip()
 
 
-def stitched(answer: Any, snap: Any) -> bool:
+def stitched(answer: Any, snap: Any, asked: frozenset[int] = frozenset()) -> bool:
     """A sentence whose copied words come from passages of two different documents: one entity's facts
-    continued from another's passage, as if they were the same subject (read from the copy sources)."""
+    continued from another's passage, as if they were the same subject (read from the copy sources). An
+    echo of the question's own words (`asked`, node ids) is no passage's fact: "Coyote" copied from the
+    mythology article, then "is a species of canine" from the animal's, is one subject."""
     docs: set[str] = set()
     for step in answer.steps:
-        if step.copy_source is not None:
+        if step.copy_source is not None and step.winner.node not in asked:
             p = snap.passage(step.copy_source[0])
             docs.add(p.doc_id or p.title or f"#{p.id}")
             if len(docs) > 1:
@@ -276,7 +278,8 @@ def three_answers(rt: Runtime, prompt: str, cfg: RuntimeConfig) -> tuple[dict[st
         "llm_only": plain_answer(rt, prompt, cfg.max_words)[0],
         "rag": plain_answer(rt, rag_prompt(rt, prompt, cfg), cfg.max_words)[0],
     }
-    return texts, stitched(answer, rt.snap)
+    asked = frozenset(n for t in split(prompt) if (n := rt.snap.word_id(t.surface)) is not None)
+    return texts, stitched(answer, rt.snap, asked)
 
 
 def prompts(

@@ -54,8 +54,9 @@ def score(
     copies = prop.parts["copy"] > 0
     p_graph = float(np.exp(llm[copies].max())) if copies.any() else 0.0
     w_llm = state.evidence.llm_weight
-    fact = any(state.acc.passage(pid).fact for pid, _, _ in prop.copy_from.values()) if copies.any() else False
-    trust = step_trust(state.evidence.trust, float(np.exp(logprobs.max())), p_graph, cfg, w_llm, fact)
+    # a user's fact, or the sentence the question points to as the answer restates it, is not gated
+    held = bool(prop.held) or any(state.acc.passage(pid).fact for pid, _, _ in prop.copy_from.values())
+    trust = step_trust(state.evidence.trust, float(np.exp(logprobs.max())), p_graph, cfg, w_llm, held)
     g = raw if trust == 1.0 else prop.total(cfg, trust)
     allowed = mask(state, cfg, prop)
     if w_llm < 1.0 and trust > 0 and not state.words and (allowed & copies).any():
@@ -95,10 +96,20 @@ def mask(state: AnswerState, cfg: RuntimeConfig, prop) -> np.ndarray:
         if key is not None:
             banned = state.seen.get(key, ())
             # a passage may repeat its own phrases ("the Greek War … the Greek War of Independence"):
-            # continuing it is no loop as long as each passage position is copied once
+            # continuing it is no loop as long as each passage position is copied once and no run of
+            # n + 1 words comes twice ("The Solar System is … The Solar System is" reads as a loop)
             fresh = {n for n, (pid, pos, _) in prop.copy_from.items() if (pid, pos) not in state.copied}
-            allowed[[n for n in banned if n not in fresh]] = False
+            allowed[[n for n in banned if n not in fresh or _repeats(state, key, n)]] = False
     return allowed
+
+
+def _repeats(state: AnswerState, key: tuple[int, ...], node: int) -> bool:
+    """Whether the word before `key`, `key` and `node` were already written in this order."""
+    words = [w for w in state.words if state.lex.kinds[w] != "punct"]
+    run = tuple(words[-len(key) - 1 :]) + (node,)
+    return len(run) == len(key) + 2 and any(
+        tuple(words[i : i + len(run)]) == run for i in range(len(words) - len(run) + 1)
+    )
 
 
 def ngram_key(state: AnswerState, cfg: RuntimeConfig) -> tuple[int, ...] | None:

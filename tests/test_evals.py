@@ -20,8 +20,8 @@ def test_first_sentence_and_within_words() -> None:
     assert not evaluate.contains(evaluate.within_words("It is quite green.", 3), ["green"])
 
 
-def _step(text: str, source: tuple | None) -> SimpleNamespace:
-    return SimpleNamespace(text=text, copy_source=source, winner=SimpleNamespace(node=5))
+def _step(text: str, source: tuple | None, node: int = 5) -> SimpleNamespace:
+    return SimpleNamespace(text=text, copy_source=source, winner=SimpleNamespace(node=node))
 
 
 def test_stitched_counts_a_sentence_copied_from_two_documents() -> None:
@@ -31,6 +31,11 @@ def test_stitched_counts_a_sentence_copied_from_two_documents() -> None:
     two = SimpleNamespace(steps=[_step("She", (1, 0, 1)), _step(".", None), _step("He", (3, 0, 1))])
     three = SimpleNamespace(steps=[_step("She", (1, 0, 1)), _step("was", None), _step("English", (3, 5, 2))])
     assert not evaluate.stitched(one, snap) and not evaluate.stitched(two, snap) and evaluate.stitched(three, snap)
+    echo = [_step("Marie", (3, 0, 1), 7), _step("was", (1, 2, 1)), _step("Polish", (2, 3, 1))]
+    assert evaluate.stitched(SimpleNamespace(steps=echo), snap)
+    assert not evaluate.stitched(SimpleNamespace(steps=echo), snap, frozenset({7}))  # "Marie" echoes the question
+    echo[2] = _step("English", (3, 5, 2))  # a fact of the other document: stitched, echo or not
+    assert evaluate.stitched(SimpleNamespace(steps=echo), snap, frozenset({7}))
 
 
 def test_prompt_and_recall_evals_report_their_keys(runtime: Runtime, tmp_path: Path) -> None:

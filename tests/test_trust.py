@@ -201,3 +201,59 @@ def test_an_answer_that_echoes_the_sentence_asked_about_goes_on_in_it(rt: Runtim
 
 def hits_rho(cfg: RuntimeConfig) -> float:
     return cfg.rho[0]
+
+
+def _hits(*texts: str) -> list[SimpleNamespace]:
+    """Passages as retrieval returns them (rank = order), one document each, on the graph's own words."""
+    return [SimpleNamespace(id=900 + i, text=t, title=f"d{i}", doc_id=f"d{i}") for i, t in enumerate(texts)]
+
+
+def test_an_echo_of_the_question_binds_no_document_and_the_restated_opening_is_not_gated(rt: Runtime) -> None:
+    """ "Coyote" may come from the mythology article (it opens with the word), yet "Coyote is a" goes on
+    in the first-ranked "The coyote is a species of canine": the answer restates that opening without its
+    "The". Such a copy is held: the LLM's confidence does not gate it (a sure "device" loses to the
+    passage's "powered household appliance")."""
+    from overlay.accumulator import Accumulator
+
+    cfg, lex = rt.config, rt.lexicon
+    acc = Accumulator(rt.snap, lex, cfg)
+    acc.seed("What is geologist?", _hits("The geologist is a Lithuanian.", "Geologist is a clockmaker."))
+    assert [p.lead for p in acc.passages] == [1, 0]
+    geologist, lithuanian, clockmaker = (lex.word_id(w) for w in ("geologist", "Lithuanian", "clockmaker"))
+    first = acc.propose()
+    assert first.copy_from[geologist][0] == 901  # only the second passage opens with the word asked
+    acc.observe(geologist, first.copy_from[geologist])
+    assert acc.sentence_doc is None  # an echo of the question: no document chosen yet
+    for w in ("is", "a"):
+        acc.observe(lex.word_id(w))
+    prop = acc.propose()
+    assert prop.parts["copy"][lithuanian] == pytest.approx(cfg.rho[0] * 3)  # anchored, in full
+    assert prop.parts["copy"][lithuanian] > prop.parts["copy"][clockmaker]
+    assert lithuanian in prop.held  # (so is "clockmaker": the second passage opens "Geologist is a" too)
+    assert step_trust(1.0, 0.9, 0.0, cfg, fact=True) == 1.0 > step_trust(1.0, 0.9, 0.0, cfg)
+
+
+def test_a_passage_repeating_its_subject_is_not_copied_into_a_loop(rt: Runtime) -> None:
+    """A passage's own repeat may be copied ("the Greek War … the Greek War of Independence"), but not
+    into a run of `block_ngram` + 1 words written twice ("The Solar System is … The Solar System is")."""
+    from overlay.accumulator import Accumulator
+
+    cfg, lex = rt.config, rt.lexicon
+    state, _, _ = rt.prepare("Where are the salt caves?", cfg)
+    acc = Accumulator(rt.snap, lex, cfg)
+    text = "The salt caves of Dravenmor are green . The salt caves of Dravenmor was mapped ."
+    acc.seed("Where are the salt caves?", _hits(text))
+    state.acc = acc
+    words = text.split()[:11]  # "The salt caves of Dravenmor are green . The salt caves"
+    for i, w in enumerate(words):
+        node = lex.word_id(w)
+        key = tuple(x for x in state.words if lex.kinds[x] != "punct")[-2:]
+        if len(key) == 2:
+            state.seen.setdefault(key, set()).add(node)
+        state.words.append(node)
+        state.copied.add((900, i))
+        acc.observe(node, (900, i, 1), w)
+    of = lex.word_id("of")
+    prop = acc.propose()
+    assert prop.copy_from[of][:2] == (900, 11)  # a fresh position of the passage
+    assert not mask(state, cfg, prop)[of]  # but "The salt caves of" was written already
