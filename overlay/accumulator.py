@@ -25,7 +25,7 @@ from itertools import groupby
 
 import numpy as np
 
-from graph_store import END_ID, FACT_PREFIX, SENTENCE_END, STOPWORDS, Asked, Snapshot, sentences, split
+from graph_store import END_ID, FACT_PREFIX, SENTENCE_END, STOPWORDS, Asked, Snapshot, fold, sentences, split
 
 from .config import RuntimeConfig
 from .lexicon import Lexicon
@@ -52,6 +52,7 @@ class Passage:
     opening: tuple[int, float] | None = None  # (position, share of the question) of its best sentence's start
     fact: bool = False  # a fact the user stated: its copies are not gated by the LLM's confidence
     lead: int = 0  # position of its first word that is not a function word ("The coyote": 1)
+    sentence: list[int] = field(default_factory=list)  # per position: its sentence's index
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Accumulator:
         self.asked: set[int] = set()  # the question's words (an echo of them carries little meaning)
         self.last_copy: tuple[int, int] | None = None  # (passage, position) of the word just copied
         self.sentence_doc: str | None = None  # the document this sentence copies from
+        self.echo_only = True  # the answer so far holds only the question's words and function words
 
     def seed(self, prompt: str, hits: list, drafted: list[str] | None = None) -> None:
         """Activate the prompt's words (1.0), the words the LLM drafted for a translation or a list (1.0,
@@ -149,6 +151,7 @@ class Accumulator:
                     opening,
                     doc.startswith(FACT_PREFIX),
                     next((i for i, t in enumerate(tokens[:LEAD_MAX]) if t.key not in STOPWORDS), 0),
+                    sentences(tokens),
                 )
             )
         if cfg.spread > 0:
@@ -179,6 +182,9 @@ class Accumulator:
         self.activation[node] *= self.config.activation_written
         self.drafted[node] = 0.0  # a drafted item once written: the list moves on to the next
         self.last_copy = tuple(copy_source[:2]) if copy_source is not None else None
+        said = node not in self.asked and self.lex.kinds[node] != "punct"
+        if said and fold(self.lex.surfaces[node]) not in STOPWORDS:
+            self.echo_only = False
         if copy_source is not None and node not in self.asked:  # an echo of the question binds to no document
             self.sentence_doc = self.passage(copy_source[0]).doc
         if surface in SENTENCE_END:
@@ -205,7 +211,7 @@ class Accumulator:
                 while length < len(tail) and pos - length >= 0 and p.nodes[pos - length] == tail[-1 - length]:
                     length += 1
                 if pos + 1 < len(p.nodes):
-                    anchored = self._anchored(p, pos)
+                    anchored = self._anchored(p, pos) or self._restates(p, pos)
                     ongoing = anchored or self.last_copy == (p.id, pos)
                     weight = 1.0 if ongoing else max(p.meaning[pos - length + 1 : pos + 1])
                     if self._copy(copy, copy_from, p, pos + 1, rho * length * weight, length):
@@ -233,6 +239,14 @@ class Accumulator:
         opens = 0 <= start <= p.lead and p.nodes[p.lead] in self.asked
         points = p.opening is not None and start == p.opening[0] and p.opening[1] >= self.config.sentence_opening
         return (opens or points) and p.nodes[start : pos + 1] == self.written
+
+    def _restates(self, p: Passage, pos: int) -> bool:
+        """The answer so far says only what the question said ("Lighting is") and `pos` is the first place
+        of its last word in the passage's opening sentence on a word asked ("Lighting or illumination is
+        the deliberate use of light…"): that sentence is what the answer goes on to say."""
+        if not self.echo_only or p.nodes[p.lead] not in self.asked or pos <= p.lead:
+            return False
+        return p.sentence[pos] == p.sentence[p.lead] and p.nodes.index(p.nodes[pos], p.lead) == pos
 
     @staticmethod
     def _copy(copy: np.ndarray, copy_from: dict, p: Passage, pos: int, value: float, length: int) -> bool:

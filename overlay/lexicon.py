@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from graph_store import Snapshot, fold, is_cjk, needs_space
+from graph_store import STOPWORDS, Snapshot, fold, is_cjk, needs_space
 from selector import WordTable
 
 Spelling = tuple[bool, bool]  # (capitalised, leading space)
@@ -106,7 +106,10 @@ class Lexicon:
             counts, valid = np.zeros(n, np.int64), np.zeros(n, bool)
             for i, entry in enumerate(snap.vocab[:n]):
                 if entry is not None:
-                    _key, surfaces[i], kinds[i], counts[i] = entry
+                    key, surface, kinds[i], counts[i] = entry
+                    # a function word is written in lower case inside a sentence, whatever titles made most
+                    # frequent ("You" of song titles in the wiki made " you" unwritable); "I" stays
+                    surfaces[i] = surface.lower() if key in STOPWORDS and len(surface) > 1 else surface
                     valid[i] = True
             base = cls._build(surfaces, kinds, counts, valid, tokenizer, n, {}, snap.word_id)
         base = replace(base, graph_word_id=snap.word_id)

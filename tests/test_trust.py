@@ -143,6 +143,12 @@ def test_a_list_trusts_the_graph_less_and_a_translation_may_use_the_llms_words(r
     assert rt.answer("How do you say 'hello' in Spanish?", RuntimeConfig(max_words=24, draft_tokens=0)).drafted == []
 
 
+def step_in(state, node: int, copy=None) -> Step:
+    """A one-candidate step that chose `node` at a sentence start."""
+    cand = Candidate(node, state.lex.written(node, True), 0.0, {}, 0.0, 0.0)
+    return Step(0, "", 0, 2, [cand], cand.text, cand.text, cap=True, copy_source=copy)
+
+
 def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
     """ "Ma" where the LLM goes on with "ize" was only the start of "Maize": it is refused while a longer
     candidate shares its first subword; a copy, a word without such mates, or an unsure LLM keep it."""
@@ -158,8 +164,7 @@ def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
         return out
 
     def step(node: int, copy=None) -> Step:
-        cand = Candidate(node, lex.written(node, True), 0.0, {}, 0.0, 0.0)
-        return Step(0, "", 0, 2, [cand], cand.text, cand.text, cap=True, copy_source=copy)
+        return step_in(state, node, copy)
 
     cfg = RuntimeConfig()
     assert cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg)
@@ -171,6 +176,12 @@ def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
     assert cut_short(state, step(ma), [0], {0: row(two, 0.9)}, cfg)  # digits go on inside a word too ("H2O")
     state.allowed[maize] = False
     assert not cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg)  # nothing longer to re-choose
+    # a clitic goes on too: "I" where the LLM writes "'m" was "I'm" (before, "I’ was just a little confused")
+    clitic, _, _ = rt.prepare("Is I a word, or I'm?", RuntimeConfig())
+    i_node = clitic.lex.word_id("I")
+    assert i_node is not None and clitic.lex.word_id("I'm") is not None
+    apostrophe_m = tok.encode("'m", add_special_tokens=False)[0]
+    assert cut_short(clitic, step_in(clitic, i_node), [0], {0: row(apostrophe_m, 0.9)}, cfg)
     # an answer may open with a quote ('"green"'), not with other punctuation
     first = mask(state, cfg, state.acc.propose())
     assert first[lex.word_id('"')] and not first[lex.word_id(",")]
@@ -257,3 +268,32 @@ def test_a_passage_repeating_its_subject_is_not_copied_into_a_loop(rt: Runtime) 
     prop = acc.propose()
     assert prop.copy_from[of][:2] == (900, 11)  # a fresh position of the passage
     assert not mask(state, cfg, prop)[of]  # but "The salt caves of" was written already
+
+
+def test_a_function_word_is_written_in_lower_case_whatever_titles_made_frequent(backend) -> None:
+    """The wiki's most frequent "you" inside a sentence is "You" (song titles): the LLM's " you" could not
+    be written, and "How are you?" became "How are things?". "I" keeps its capital."""
+    from overlay.lexicon import Lexicon
+
+    vocab = [["you", "You", "word", 3], ["i", "I", "word", 2], ["paris", "Paris", "word", 1]]
+    snap = SimpleNamespace(vocab=vocab, base_size=3, word_id=lambda s: None)
+    assert Lexicon.of(snap, backend.tokenizer).surfaces == ["you", "I", "Paris"]
+
+
+def test_an_answer_that_only_restates_the_question_goes_on_in_the_opening_sentence(rt: Runtime) -> None:
+    """ "Lighting is" against "Lighting or illumination is the deliberate use of light…": the answer has
+    said nothing but the question, so the opening sentence goes on from its first "is", in full; once the
+    answer says something of its own, such a match is only a function word again."""
+    from overlay.accumulator import Accumulator
+
+    cfg, lex = rt.config, rt.lexicon
+    a = lex.word_id("a")
+    for said in ([], ["green"]):
+        acc = Accumulator(rt.snap, lex, cfg)
+        acc.seed("What is grass?", _hits("Grass or leaves is a plant with narrow green leaves."))
+        for w in [*said, "Grass", "is"]:
+            acc.observe(lex.word_id(w))
+        prop = acc.propose()
+        expected = cfg.rho[0] * (cfg.function_match if said else 1.0)
+        assert prop.parts["copy"][a] == pytest.approx(expected)
+        assert (a in prop.held) == (not said)
