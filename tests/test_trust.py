@@ -297,3 +297,24 @@ def test_an_answer_that_only_restates_the_question_goes_on_in_the_opening_senten
         expected = cfg.rho[0] * (cfg.function_match if said else 1.0)
         assert prop.parts["copy"][a] == pytest.approx(expected)
         assert (a in prop.held) == (not said)
+
+
+def test_a_passage_missing_a_name_asked_opens_no_answer(rt: Runtime) -> None:
+    """Among a thousand live facts, "Who was Usharn Keskescal?" also retrieves another Usharn's fact that
+    opens with "Usharn": it holds fewer of the question's names, so it neither opens the answer nor
+    carries on from an answer that restates it (before: "Zornim Lanmirarn is a Latvian glassblower" for
+    "Who was Zornim Calvenquel?", at 1,070 live facts)."""
+    from overlay.accumulator import Accumulator
+
+    cfg, lex = rt.config, rt.lexicon
+    hits = _hits("Usharn Keskescal is a clockmaker.", "Usharn Ythquelsor is a geologist.")
+    for h, names in zip(hits, (1.0, 0.5), strict=True):
+        h.names = names
+    usharn, geologist = lex.word_id("Usharn"), lex.word_id("geologist")
+    acc = Accumulator(rt.snap, lex, cfg)
+    acc.seed("Who was Usharn Keskescal?", hits[1:] + hits[:1])  # the other Usharn ranked first
+    assert [p.named for p in acc.passages] == [False, True]
+    assert acc.propose().copy_from[usharn][0] == hits[0].id  # the answer opens from the passage named
+    for w in ("Usharn", "Ythquelsor", "is", "a"):  # an answer that went the other way anyway
+        acc.observe(lex.word_id(w))
+    assert geologist not in acc.propose().held  # is not carried on in full
