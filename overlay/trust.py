@@ -84,8 +84,9 @@ def step_trust(
     """This step's trust: where the LLM is sure of a word the graph does not back (p_top high, p_graph
     low), weak evidence gives way; where the graph backs the LLM's choice, nothing changes. The LLM's
     sureness counts as much as its log-probs do (`llm`, the answer's LLM weight). A copy from a fact the
-    user stated (`fact`) is not gated: the user's word outranks what the model believes ("The capital of
-    Italy is Warsaw." against its sure "Rome")."""
+    user stated is not gated: the user's word outranks what the model believes ("The capital of Italy is
+    Warsaw." against its sure "Rome"); nor is one that goes on in the sentence the question points to while
+    the answer restates it (`Proposal.held`): the caller says either as `fact`."""
     if trust <= 0 or cfg.confidence_gate <= 0 or llm <= 0 or fact:
         return trust
     return trust * max(0.0, min(1.0, 1.0 - p_top + p_graph)) ** (cfg.confidence_gate * llm)

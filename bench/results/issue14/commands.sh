@@ -21,3 +21,7 @@ overlay graph publish
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
 overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # stop 27, 8f13dbd code (ms_per_pos not a speed figure: a test ran beside it)
+# stop 28 (restated openings go on in the passage named, echoes bind no document, anchored copies ungated,
+# no repeated 4-word runs, passages missing a name open no answer), 8ad25c4, same workspace, whole file:
+overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
