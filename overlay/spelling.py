@@ -60,18 +60,15 @@ def cut_short(state: AnswerState, step: Step, fed: list[int], rows: dict[int, np
     return bool(mates.any())
 
 
-APOSTROPHES = "'’"  # a clitic's start ("'m", "’s"): the graph's words hold them (`graph_store.text`)
-
-
 @functools.lru_cache(maxsize=8)
 def _continues(tokenizer) -> np.ndarray:
     """Per token id: whether it goes on inside a word (starts with a letter or digit, no leading space:
-    "Ma" + "ize", "H" + "2O"; or is a clitic: "I" + "'m", which the graph holds as one word "I'm")."""
+    "Ma" + "ize", "H" + "2O")."""
     n = len(tokenizer)
     out = np.zeros(n, bool)
     for i in range(n):
         piece = tokenizer.decode([i])
-        out[i] = bool(piece) and (piece[0].isalnum() or (piece[0] in APOSTROPHES and piece[1:2].isalpha()))
+        out[i] = bool(piece) and piece[0].isalnum()
     return out
 
 
