@@ -24,4 +24,4 @@ overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $
 # stop 28 (restated openings go on in the passage named, echoes bind no document, anchored copies ungated,
 # no repeated 4-word runs, passages missing a name open no answer), 8ad25c4, same workspace, whole file:
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
-overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_8ad25c4.json  # with the clitic cut-short, reverted in 8e80082
