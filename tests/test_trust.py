@@ -200,7 +200,10 @@ def test_an_answer_that_echoes_the_sentence_asked_about_goes_on_in_it(rt: Runtim
     a = lex.word_id("a")
     copy = acc.propose().parts["copy"]
     assert copy[a] == pytest.approx(hits_rho(cfg) * 3)  # the last three words matched, in full
-    acc.written.insert(0, lex.word_id("Yes"))  # the same words after another one: an echo, not the start
+    acc = Accumulator(rt.snap, lex, cfg)  # the same words after another one: an echo, not the start
+    acc.seed(question, hits)
+    for w in ["Yes", *words]:
+        acc.observe(lex.word_id(w))
     assert acc.propose().parts["copy"][a] == pytest.approx(hits_rho(cfg) * 3 * cfg.function_match)
 
 
