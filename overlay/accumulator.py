@@ -106,11 +106,9 @@ class Accumulator:
         sharing their first subword, "Hola", not "H"; "Carrots", not "Bananas"), and each passage's words
         (ρ_r), then spread one hop."""
         cfg = self.config
-        for tok in split(prompt):
-            node = self.lex.word_id(tok.surface)
-            if node is not None and tok.kind != "punct":
-                self._activate(node, 1.0, "prompt")
-                self.asked.add(node)
+        self.asked = asked_words(self.lex.word_id, prompt)
+        for node in self.asked:
+            self._activate(node, 1.0, "prompt")
         for surface in drafted or ():
             node = self.lex.word_id(surface)
             if node is not None:
@@ -297,6 +295,11 @@ class Accumulator:
         pid, pos, _ = source
         p = self.passage(pid)
         return list(zip(p.nodes[pos + 1 : pos + 1 + max_words], p.surfaces[pos + 1 : pos + 1 + max_words], strict=True))
+
+
+def asked_words(word_id, text: str) -> set[int]:
+    """The node ids of a prompt's words (punctuation aside): what an answer echoes rather than says."""
+    return {node for tok in split(text) if tok.kind != "punct" and (node := word_id(tok.surface)) is not None}
 
 
 def _best_sentence(tokens: list, asked: Asked, lang: str | None) -> tuple[int, float] | None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from graph_store import END_ID, join_original, search, split
 
+from .accumulator import asked_words
 from .config import RuntimeConfig
 from .errors import OverlayError
 from .prompting import passage_context, with_passages
@@ -278,8 +279,7 @@ def three_answers(rt: Runtime, prompt: str, cfg: RuntimeConfig) -> tuple[dict[st
         "llm_only": plain_answer(rt, prompt, cfg.max_words)[0],
         "rag": plain_answer(rt, rag_prompt(rt, prompt, cfg), cfg.max_words)[0],
     }
-    asked = frozenset(n for t in split(prompt) if (n := rt.snap.word_id(t.surface)) is not None)
-    return texts, stitched(answer, rt.snap, asked)
+    return texts, stitched(answer, rt.snap, frozenset(asked_words(rt.snap.word_id, prompt)))
 
 
 def prompts(
