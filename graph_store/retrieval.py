@@ -5,12 +5,14 @@ weighted by `lexical_weight` (0: dense only), and a passage holding a rare word 
 most 3 passages hold: a name) gains a first-rank share per such word, so a made-up name finds its passage even
 when the dense model ranks it nowhere; a document the question names by its whole title ("What is Time?":
 Time, not Time zone) gains up to `TITLE_SHARE` for its opening, as much as the title is what the question
-asks; a question in a language the embedding model was not trained for is searched by its words only. The best
-document's opening passage comes first when a later passage of it matched best and the question names the
-document or that passage is near its start (an article's lead defines its subject; deep in a long note it does
-not), and a document's passages keep their own order. Each hit keeps its dense and lexical scores, for the
-trace and `overlay graph search`, and how much of the question it holds (`coverage`, `names`: see `Asked`),
-from which the runtime judges whether the passages are evidence for this question at all.
+asks; the few candidates holding the longest run of the question's words in its order gain one share (word
+order, which both indexes lose); a question in a language the embedding model was not trained for is searched
+by its words only. The best document's opening passage comes first when a later passage of it matched best
+and the question names the document or that passage is near its start (an article's lead defines its
+subject; deep in a long note it does not), and a document's passages keep their own order. Each hit keeps its
+dense and lexical scores, for the trace and `overlay graph search`, and how much of the question it holds
+(`coverage`, `names`: see `Asked`), from which the runtime judges whether the passages are evidence for this
+question at all.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ RRF_K = 60
 POOL = 20  # candidates each index proposes (at least), before fusion
 LEAD_REACH = 3  # a best passage this close to its document's start brings the opening along
 TITLE_SHARE = 2.0  # first-rank shares of a document's opening when its title is all the question asks
+PHRASE_MIN = 3  # words in a run of the question's own words, holding 2 of its terms, that tells passages apart
+PHRASE_FEW = 3  # a run more candidates than this hold tells none apart
 MAX_TITLE = 80  # characters: the longest span of a question looked up as a title
 TITLE_WHOLE = 0.9  # share of the question a lower-case title must hold to be what it asks ("what is a river?")
 
@@ -64,6 +68,8 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
     asked = Asked.of(snap, text)
     for pid, share in _titles_named(snap, text, asked):  # a document the question names: its opening is the subject
         rare[pid] = rare.get(pid, 0) + TITLE_SHARE * share
+    for pid in _phrased(snap, text, asked, {pid for _, pid in dense} | {pid for _, pid in lexical}):
+        rare[pid] = rare.get(pid, 0) + 1
     cosine, bm25 = {pid: s for s, pid in dense}, {pid: s for s, pid in lexical}
     found: list[tuple[Passage, float]] = []
     extra = 0
@@ -174,6 +180,40 @@ def _titles_named(snap: Snapshot, text: str, asked: Asked) -> list[tuple[int, fl
         for a, b, pid, share in found
         if not any(c <= a and b <= d and (c, d) != (a, b) for c, d, _, _ in found)
     ]
+
+
+def _phrased(snap: Snapshot, text: str, asked: Asked, pids: set[int]) -> list[int]:
+    """The few candidates holding the longest run of the question's own words, function words and order
+    included ("the first president of the United States" where the others say "the 28th president of the
+    United States"): the order of words that the bag of words of either index loses. A run must hold two
+    of the question's terms; one that many candidates hold tells none apart."""
+    asked_keys = [t.key for t in split(text) if t.kind != "punct"]
+    if len(asked_keys) < PHRASE_MIN:
+        return []
+    runs = {pid: _longest_run(asked_keys, [t.key for t in split(snap.passage(pid).text)]) for pid in pids}
+    best = max(runs.values(), default=(0, 0))
+    if best[0] < PHRASE_MIN:
+        return []
+    a, n = best[1], best[0]
+    if len(set(terms(" ".join(asked_keys[a : a + n]), asked.lang)) & set(asked.weights)) < 2:
+        return []
+    holders = [pid for pid, run in runs.items() if run[0] == n]
+    return sorted(holders) if len(holders) <= PHRASE_FEW else []
+
+
+def _longest_run(asked: list[str], have: list[str]) -> tuple[int, int]:
+    """(length, start in `asked`) of the longest run of `asked` that `have` holds in order, word for word."""
+    at: dict[str, list[int]] = {}
+    for j, h in enumerate(have):
+        at.setdefault(h, []).append(j)
+    best, prev = (0, 0), {}
+    for i, a in enumerate(asked):
+        cur = {j: prev.get(j - 1, 0) + 1 for j in at.get(a, ())}  # run ending at asked[i], have[j]
+        for n in cur.values():
+            if n > best[0]:
+                best = (n, i - n + 1)
+        prev = cur
+    return best
 
 
 def _rare_matches(snap: Snapshot, text: str, pids: list[int]) -> dict[int, int]:

@@ -44,14 +44,16 @@ def rejects(step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: Runtim
 
 def cut_short(state: AnswerState, step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: RuntimeConfig) -> bool:
     """A winner the LLM would go on spelling inside the same word ("Ma" + "ize", "H" + "ola"): it only
-    matched the first subword of a longer candidate that shares it, which is re-chosen instead. Copies keep
-    their passage's spelling; numbers have their own check."""
+    matched the first subword of a longer candidate that shares it, which is re-chosen instead. What counts
+    is how likely the word goes on at all, summed over the subwords that go on ("H" + "2" 0.33 and "H" +
+    "HO" 0.32: water's "H2O"), not its one likeliest way on. Copies keep their passage's spelling; numbers
+    have their own check."""
     node = step.winner.node
     if cfg.cut_above <= 0 or step.copy_source is not None or node == END_ID or state.lex.kinds[node] != "word":
         return False
-    row = rows[len(fed) - 1]
-    top = int(np.argmax(row))
-    if float(np.exp(row[top])) < cfg.cut_above or not _continues(state.lex.tables[0].tokenizer)[top]:
+    row, goes_on = rows[len(fed) - 1], _continues(state.lex.tables[0].tokenizer)
+    n = min(len(row), len(goes_on))  # a model's vocabulary may be padded past its tokenizer's
+    if float(np.exp(row[:n][goes_on[:n]]).sum()) < cfg.cut_above:
         return False
     prev = state.surfaces[-1] if state.surfaces else state.prev_surface
     first = state.lex.written_as(step.cap, prev, quote_state(state.surfaces)).first

@@ -86,3 +86,33 @@ def test_a_document_the_question_names_by_its_title_comes_first(tmp_path: Path, 
     assert named("In one word, what is the opposite of up?") == []  # common words in passing
     monkeypatch.setattr("graph_store.retrieval._titles_named", lambda *a: [])
     assert [h.title for h in search(snap, "What is Time?", 3, lexical_weight=1.0)][0] != "Time"  # words alone
+
+
+PRESIDENTS = [
+    ("Orlan Vesk", "Orlan Vesk was a statesman who served as the first president of Freedonia from 1801 to 1809."),
+    ("Tam Brio", "Tam Brio was the 28th president of Freedonia. As president of Freedonia he led Freedonia in war."),
+    ("Kel Dorr", "Kel Dorr was the 16th president of Freedonia, the president of Freedonia in the flood years."),
+    ("Ina Sol", "Ina Sol was the 12th president of Freedonia; as president, she opened Freedonia to trade."),
+    ("Presidents of Freedonia", "The president of Freedonia is its head of state. Freedonia has had 30 presidents."),
+    ("Government", "Freedonia is a small country. The president of Freedonia and its parliament govern it."),
+]
+
+
+def test_the_passage_holding_the_question_in_its_order_comes_first(tmp_path: Path, monkeypatch) -> None:
+    """ "the first president of Freedonia" is said by one passage word for word; the others say
+    "president" and "Freedonia" more often, which is all a bag of words sees ("first" is a stopword)."""
+    import json
+
+    from graph_store.retrieval import _longest_run
+
+    src = tmp_path / "presidents.jsonl"
+    src.write_text("".join(json.dumps({"title": t, "text": x}) + "\n" for t, x in PRESIDENTS), encoding="utf-8")
+    ingest_paths(tmp_path / "graph.duckdb", [src], progress=False)
+    publish(tmp_path / "graph.duckdb", tmp_path / "snapshots", progress=False)
+    snap = Snapshot.open(tmp_path / "snapshots")
+    question = "Who was the first president of Freedonia?"
+    assert search(snap, question, 3, lexical_weight=1.0)[0].title == "Orlan Vesk"
+    monkeypatch.setattr("graph_store.retrieval._phrased", lambda *a: [])
+    assert search(snap, question, 3, lexical_weight=1.0)[0].title != "Orlan Vesk"  # words alone
+    assert _longest_run(["the", "first", "president", "of"], ["was", "the", "first", "president"]) == (3, 0)
+    assert _longest_run(["a", "b"], ["c"]) == (0, 0)

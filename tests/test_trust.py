@@ -158,9 +158,13 @@ def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
     assert ma is not None and maize is not None
     ize, space_is = tok.encode("ize", add_special_tokens=False)[0], tok.encode(" is", add_special_tokens=False)[0]
 
-    def row(top: int, p: float) -> np.ndarray:
-        out = np.full(len(tok), np.log((1 - p) / (len(tok) - 1)))
+    def row(top: int, p: float, also: int | None = None) -> np.ndarray:
+        """`top` with p, `also` with p too when given, the rest on " is" (the word ends there)."""
+        out = np.full(len(tok), -1e9)
         out[top] = np.log(p)
+        if also is not None:
+            out[also] = np.log(p)
+        out[space_is] = np.log(1 - p * (2 if also is not None else 1))
         return out
 
     def step(node: int, copy=None) -> Step:
@@ -174,6 +178,8 @@ def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
     assert not cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, RuntimeConfig(cut_above=0))
     two = tok.encode("2", add_special_tokens=False)[0]
     assert cut_short(state, step(ma), [0], {0: row(two, 0.9)}, cfg)  # digits go on inside a word too ("H2O")
+    # two ways on, neither as likely as the word's end, together more likely ("H" + "2" or "HO": "H2O")
+    assert cut_short(state, step(ma), [0], {0: row(ize, 0.3, also=two)}, cfg)
     state.allowed[maize] = False
     assert not cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg)  # nothing longer to re-choose
     # an answer may open with a quote ('"green"'), not with other punctuation
