@@ -53,7 +53,7 @@ class Passage:
     fact: bool = False  # a fact the user stated: its copies are not gated by the LLM's confidence
     lead: int = 0  # position of its first word that is not a function word ("The coyote": 1)
     sentence: list[int] = field(default_factory=list)  # per position: its sentence's index
-    named: bool = True  # holds as many of the question's names as any passage (else it opens no answer)
+    named: bool = True  # holds as many of the question's names as any passage (else nothing is copied from it)
 
 
 @dataclass
@@ -201,9 +201,9 @@ class Accumulator:
             rho = p.rho
             if self.sentence_doc is not None and p.doc != self.sentence_doc:
                 continue
+            if not p.named:  # another Zornim's passage: "Zornim Lanmirarn is…" is no answer to "Who was Zornim
+                continue  # Calvenquel?", at the start or further on
             if not tail:  # the first step: a passage opens the answer on a word the question names, or
-                if not p.named:  # "Zornim Lanmirarn is…" opens no answer to "Who was Zornim Calvenquel?"
-                    continue
                 if p.nodes and p.nodes[0] in self.asked:  # where its sentence holding most of the question starts
                     self._copy(copy, copy_from, p, 0, rho * self.config.copy_opening, 0)
                 if p.opening is not None and p.opening[1] >= self.config.sentence_opening:
@@ -239,8 +239,6 @@ class Accumulator:
         "Coyote is a" as "The coyote is a species of canine", though they matched only the question and
         function words."""
         start = pos + 1 - len(self.written)
-        if not p.named:
-            return False
         opens = 0 <= start <= p.lead and p.nodes[p.lead] in self.asked
         points = p.opening is not None and start == p.opening[0] and p.opening[1] >= self.config.sentence_opening
         return (opens or points) and p.nodes[start : pos + 1] == self.written
@@ -249,7 +247,7 @@ class Accumulator:
         """The answer so far says only what the question said ("Lighting is") and `pos` is the first place
         of its last word in the passage's opening sentence on a word asked ("Lighting or illumination is
         the deliberate use of light…"): that sentence is what the answer goes on to say."""
-        if not self.echo_only or not p.named or p.nodes[p.lead] not in self.asked or pos <= p.lead:
+        if not self.echo_only or p.nodes[p.lead] not in self.asked or pos <= p.lead:
             return False
         return p.sentence[pos] == p.sentence[p.lead] and p.nodes.index(p.nodes[pos], p.lead) == pos
 

@@ -302,11 +302,12 @@ def test_an_answer_that_only_restates_the_question_goes_on_in_the_opening_senten
         assert (a in prop.held) == (not said)
 
 
-def test_a_passage_missing_a_name_asked_opens_no_answer(rt: Runtime) -> None:
+def test_a_passage_missing_a_name_asked_is_not_copied(rt: Runtime) -> None:
     """Among a thousand live facts, "Who was Usharn Keskescal?" also retrieves another Usharn's fact that
-    opens with "Usharn": it holds fewer of the question's names, so it neither opens the answer nor
-    carries on from an answer that restates it (before: "Zornim Lanmirarn is a Latvian glassblower" for
-    "Who was Zornim Calvenquel?", at 1,070 live facts)."""
+    opens with "Usharn": it holds fewer of the question's names, so it neither opens the answer nor is
+    copied further on, even from an answer that restates it (before: "Zornim Lanmirarn is a Latvian
+    glassblower" for "Who was Zornim Calvenquel?", and "Toskith Ushquelquel is a" going on in another
+    Toskith's fact, at 1,070 live facts)."""
     from overlay.accumulator import Accumulator
 
     cfg, lex = rt.config, rt.lexicon
@@ -320,4 +321,10 @@ def test_a_passage_missing_a_name_asked_opens_no_answer(rt: Runtime) -> None:
     assert acc.propose().copy_from[usharn][0] == hits[0].id  # the answer opens from the passage named
     for w in ("Usharn", "Ythquelsor", "is", "a"):  # an answer that went the other way anyway
         acc.observe(lex.word_id(w))
-    assert geologist not in acc.propose().held  # is not carried on in full
+    prop = acc.propose()
+    assert geologist not in prop.copy_from and prop.parts["copy"][geologist] == 0.0  # is not carried on
+    acc = Accumulator(rt.snap, lex, cfg)
+    acc.seed("Who was Usharn Keskescal?", hits[1:] + hits[:1])
+    for w in ("Usharn", "Keskescal", "is", "a"):
+        acc.observe(lex.word_id(w))
+    assert acc.propose().copy_from[lex.word_id("clockmaker")][0] == hits[0].id  # the one named goes on
