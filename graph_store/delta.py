@@ -35,6 +35,7 @@ from common import pid_alive, write_atomic
 
 from . import db
 from .embeddings import embed_texts, model_id, passage_embed_text
+from .errors import IngestError
 from .ingest import IngestSummary, ingest_paths
 from .snapshot import Snapshot
 from .snapshot_format import DELTA_LINK, Manifest, check_model, current_folder, load_delta
@@ -113,6 +114,8 @@ def add_text_live(
 ) -> tuple[IngestSummary, DeltaInfo]:
     """One short text (a fact) as its own document, live at once; the file it is ingested from stays in
     `folder`. Its id comes from its content, so whatever else is live it is grouped with nothing else."""
+    if not any(ch.isalnum() for ch in text):  # " " or "…" would go live as a fact holding nothing
+        raise IngestError("fact", "no words in it: a fact is a sentence to go live")
     doc_id = FACT_PREFIX + hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:12]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{doc_id.replace(':', '-')}.jsonl"

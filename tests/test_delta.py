@@ -236,3 +236,13 @@ def test_a_stated_fact_overrides_what_the_model_believes(backend, tmp_path: Path
     con = connect(home / "graph.duckdb")
     assert con.execute("SELECT lang FROM passages WHERE doc_id LIKE 'fact:%'").fetchone()[0] == "en"
     con.close()
+
+
+def test_a_fact_without_words_is_refused_and_nothing_goes_live(ws: Path, tmp_path: Path) -> None:
+    before = Snapshot.open(ws / "snapshots")
+    for text in ("", "   ", " … "):
+        with pytest.raises(IngestError, match="no words"):
+            add_text_live(ws / "graph.duckdb", ws / "snapshots", text, tmp_path / "facts")
+    assert not (tmp_path / "facts").exists()
+    after = Snapshot.open(ws / "snapshots")
+    assert after.version == before.version and after.delta_passages == 0
