@@ -137,6 +137,10 @@ class Asked:
         title = set(terms(first.title, first.lang)) if first.title else set()
         return (bool(title) and title <= set(self.weights)) or best.id - first.id < LEAD_REACH
 
+    def echoes(self, word: str, lang: str | None) -> bool:
+        """Whether a word says one of the question's terms, in any form ("Sponges" for "What is Sponge?")."""
+        return any(k in self.weights for k in terms(word, lang))
+
     def share(self, text: str, lang: str | None) -> float:
         """The idf-weighted share of the question's terms that `text` (in `lang`) holds."""
         return self._coverage(set(terms(text, lang)))

@@ -101,7 +101,8 @@ class Accumulator:
         self.echo_only = True  # the answer so far holds only the question's words and function words
 
     def seed(self, prompt: str, hits: list, drafted: list[str] | None = None) -> None:
-        """Activate the prompt's words (1.0), the words the LLM drafted for a translation or a list (1.0,
+        """Take the question's words, and the passages' words that say them in another form, as echoes;
+        activate the prompt's words (1.0), the words the LLM drafted for a translation or a list (1.0,
         and in the `draft` part, which trust does not scale: they are proposed and beat a graph word
         sharing their first subword, "Hola", not "H"; "Carrots", not "Bananas"), and each passage's words
         (ρ_r), then spread one hop."""
@@ -118,11 +119,17 @@ class Accumulator:
                     self.drafted_any = True
         asked = Asked.of(self.snap, prompt) if hits else None
         most_names = max((getattr(h, "names", 0.0) for h in hits), default=0.0)
-        for rank, hit in enumerate(hits):
-            rho = cfg.rho[rank] if rank < len(cfg.rho) else cfg.rho[-1] * 0.5
+        split_hits = []
+        for hit in hits:
             tokens = split(hit.text)
-            nodes = [self.snap.word_id(t.surface) for t in tokens]
-            nodes = [END_ID if x is None else x for x in nodes]
+            nodes = [END_ID if (x := self.snap.word_id(t.surface)) is None else x for t in tokens]
+            split_hits.append((tokens, nodes))
+            lang = getattr(hit, "lang", None) or asked.lang  # a passage of no known language: the question's
+            for t, node in zip(tokens, nodes, strict=True):  # the question's words in another form echo it too:
+                if t.kind == "word" and node != END_ID and node not in self.asked and asked.echoes(t.surface, lang):
+                    self.asked.add(node)  # "Sponges are" restates "What is Sponge?" as "Sponge is" would
+        for rank, (hit, (tokens, nodes)) in enumerate(zip(hits, split_hits, strict=True)):
+            rho = cfg.rho[rank] if rank < len(cfg.rho) else cfg.rho[-1] * 0.5
             where: dict[int, list[int]] = defaultdict(list)
             for pos, node in enumerate(nodes):
                 where[node].append(pos)

@@ -328,3 +328,19 @@ def test_a_passage_missing_a_name_asked_is_not_copied(rt: Runtime) -> None:
     for w in ("Usharn", "Keskescal", "is", "a"):
         acc.observe(lex.word_id(w))
     assert acc.propose().copy_from[lex.word_id("clockmaker")][0] == hits[0].id  # the one named goes on
+
+
+def test_the_question_word_in_another_form_is_an_echo_too(rt: Runtime) -> None:
+    """ "What is grass?" answered "Grasses are" restates the opening "Grasses or green leaves are a plant…"
+    as "Grass is" would: the plural is the question's word, so the answer goes on in that sentence (before,
+    "Sponges are" was not an echo and went on in "… are one of the most ancient members of macrobenthos"
+    instead of "… are primarily marine invertebrates of the animal phylum Porifera")."""
+    from overlay.accumulator import Accumulator
+
+    cfg, lex = rt.config, rt.lexicon
+    acc = Accumulator(rt.snap, lex, cfg)
+    acc.seed("What is grass?", _hits("Grasses or green leaves are a plant with narrow leaves."))
+    assert lex.word_id("Grasses") in acc.asked and lex.word_id("leaves") not in acc.asked
+    for w in ("Grasses", "are"):
+        acc.observe(lex.word_id(w))
+    assert acc.echo_only and lex.word_id("a") in acc.propose().held
