@@ -25,3 +25,7 @@ overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $
 # no repeated 4-word runs, passages missing a name open no answer), 8ad25c4, same workspace, whole file:
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_8ad25c4.json  # with the clitic cut-short, reverted in 8e80082
+# stop 29 (84d0566: the longest run of the question's words in order earns a retrieval share, words cut short by
+# the summed probability of going on, passages missing a name never copied, inflected echoes), same workspace:
+overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json

@@ -10,3 +10,5 @@ done
 #   python -m llama_cpp.server --model $(python -c 'from selector import find_gguf; print(find_gguf())') \
 #     --port 8765 --n_threads 2 --n_ctx 4096
 .venv/bin/overlay bench speed --n 5 --selector-url http://127.0.0.1:8765/v1 --json > $OUT/speed_remote.json
+# stop 29 (99265b5), on the dev workspace republished (titles.json); medians in $OUT/speed_summary.json:
+for i in 1 2 3; do .venv/bin/overlay bench speed --n 20 --json > $OUT/speed_run$i.json; done

@@ -16,3 +16,5 @@ overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --s
 for i in 1 2 3; do overlay bench speed --n 20 --json > $R/speed_run$i.json; done  # medians in $R/summary.json
 # stop 28 (8ad25c4: passages missing a name asked open no answer), with each line's answers:
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
+# stop 29 (84d0566), with each line's answers:
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
