@@ -29,3 +29,4 @@ overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_
 # the summed probability of going on, passages missing a name never copied, inflected echoes), same workspace:
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # stop 29, 84d0566
