@@ -19,9 +19,23 @@ from .retrieval import Asked, in_document_order, search
 from .snapshot import Neighbor, Node, Passage, PassageHit, Snapshot
 from .snapshot_format import Manifest, version_name
 from .stopwords import STOPWORDS
-from .text import SENTENCE_END, Token, fold, is_cjk, join, join_original, needs_space, sentences, split
+from .text import (
+    APOSTROPHES,
+    CLITICS,
+    SENTENCE_END,
+    Token,
+    fold,
+    is_cjk,
+    join,
+    join_original,
+    needs_space,
+    sentences,
+    split,
+)
 
 __all__ = [
+    "APOSTROPHES",
+    "CLITICS",
     "Asked",
     "DIRECTIONS",
     "END_ID",

@@ -24,7 +24,7 @@ import regex
 from .errors import NotFoundError
 from .lexical import passage_text, terms
 from .snapshot import Passage, PassageHit, Snapshot
-from .text import SENTENCE_END, split
+from .text import SENTENCE_END, Token, split
 
 RRF_K = 60
 POOL = 20  # candidates each index proposes (at least), before fusion
@@ -101,6 +101,8 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
 
 
 _CASED = regex.compile(r"\p{Lu}")
+# words that make what follows the assistant's own ("your name"): a topic of the chat, not of the graph
+_ADDRESSEE = {"en": frozenset({"your"})}
 _CASELESS = regex.compile(r"^[\p{L}\p{M}]+$")
 
 
@@ -118,7 +120,7 @@ class Asked:
         index = snap.lexical_index()
         lang = index.language(text) if index is not None else None
         tokens = split(text)
-        keys = set(terms(text, lang))
+        keys = set(terms(text, lang)) - _owned(tokens, lang)
         if not set(terms(" ".join(t.surface for t in tokens if t.kind == "word"), lang)):
             keys = set()  # only numbers: "2+2" asks about no topic
         weights = {k: index.idf(k) if index is not None else 1.0 for k in keys}
@@ -154,6 +156,21 @@ class Asked:
         coverage = self._coverage(have)
         names = len(self.names & have) / len(self.names) if self.names else 0.0
         return coverage, names
+
+
+def _owned(tokens: list[Token], lang: str | None) -> set[str]:
+    """Terms the question says are the assistant's ("What is your name?", "your favourite colour"): they
+    ask about the one answering, which no passage is about, unless the question also asks them plainly."""
+    owners = _ADDRESSEE.get(lang or "en", frozenset())
+    owned, plain, inside = [], [], False
+    for tok in tokens:
+        if tok.key in owners:
+            inside = True
+        elif tok.kind == "punct" or not terms(tok.surface, lang):
+            inside = False
+        else:
+            (owned if inside else plain).append(tok.surface)
+    return set(terms(" ".join(owned), lang)) - set(terms(" ".join(plain), lang))
 
 
 _SPAN_START = regex.compile(r"(?<![\p{L}\p{M}\p{N}])[\p{L}\p{N}]")

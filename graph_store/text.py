@@ -27,6 +27,9 @@ _NO_SPACE_BEFORE = frozenset(".,;:!?…%)]}»”’、。，！？；：）」�
 _NO_SPACE_AFTER = frozenset("([{«“‘¿¡（「『°")
 _DASHES = frozenset("-/–")  # hyphen, slash and en dash join (1931–1932); the em dash is spaced
 _QUOTES = frozenset('"')
+APOSTROPHES = frozenset("’'")
+# what an apostrophe joins onto the word before it when a tokenizer splits "I’m" as I + ’ + m
+CLITICS = frozenset({"s", "t", "m", "d", "re", "ve", "ll"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ def needs_space(prev: str | None, cur: str) -> bool:
     if prev is None or cur in _NO_SPACE_BEFORE or prev in _NO_SPACE_AFTER:
         return False
     if cur in _DASHES or prev in _DASHES:
+        return False
+    if prev in APOSTROPHES and fold(cur) in CLITICS:
         return False
     return not (_CJK_RE.fullmatch(cur[:1]) and _CJK_RE.fullmatch(prev[-1:]))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from graph_store import STOPWORDS, Snapshot, fold, is_cjk, needs_space
+from graph_store import APOSTROPHES, CLITICS, STOPWORDS, Snapshot, fold, is_cjk, needs_space
 from selector import WordTable
 
 Spelling = tuple[bool, bool]  # (capitalised, leading space)
@@ -197,26 +197,32 @@ class Lexicon:
         """The nodes of the straight quotes this lexicon holds (graph or session words)."""
         return [n for q in sorted(QUOTES) if (n := self.word_id(q)) is not None]
 
+    def clitic_nodes(self) -> list[int]:
+        """The nodes of the clitics an apostrophe joins to the word before it (m, s, ve…)."""
+        return [n for c in sorted(CLITICS) if (n := self.word_id(c)) is not None]
+
     def written_as(self, cap: bool, prev: str | None, quote: str = "") -> Written:
         """Every node as it would be written after `prev` (None: at the start), capitalised or not: its
         spacing and, under it, its first subword, exactness and tie rank. `quote` (`quote_state`):
         "opened" right after an opening quote (no word is spaced: `"Hola"`), "open" inside quotes (a
-        quote closes, unspaced). There are only a few such layouts, so each is merged once per lexicon
-        and every step after reads it."""
+        quote closes, unspaced). After an apostrophe a clitic joins, unspaced (I + ’ + m: "I’m"). There
+        are only a few such layouts, so each is merged once per lexicon and every step after reads it."""
         if prev is None or quote == "opened" or not needs_space(prev, "a"):
             spacing = "none"
         else:
             spacing = "not-cjk" if is_cjk(prev[-1:]) else "spaced"
         closing = quote == "open" and spacing != "none"
-        key = (cap, spacing, closing)
+        elided = prev in APOSTROPHES and spacing != "none"
+        key = (cap, spacing, closing, elided)
         if key not in self._written:
             if spacing == "none":
                 space = np.zeros(len(self), bool)
             else:
                 space = ~self.no_space & ~self.cjk if spacing == "not-cjk" else ~self.no_space
-            if closing:
+            if closing or elided:
                 space = space.copy()
-                space[self.quote_nodes()] = False
+                space[self.quote_nodes() if closing else []] = False
+                space[self.clitic_nodes() if elided else []] = False
             merged = (np.where(space, self._field(f, (cap, True)), self._field(f, (cap, False))) for f in WRITTEN)
             arrays = [space, *merged]
             for a in arrays:

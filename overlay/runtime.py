@@ -138,10 +138,10 @@ class Runtime:
                     rejected.append(step.text)
                     step = self.choose(state, logprobs, cfg, step.index, refused, only=numbers)
                     continue
-            if len(rejected) < 3 and spelling.cut_short(state, step, fed, rows, cfg):
+            if len(rejected) < 3 and (fragments := spelling.cut_short(state, step, fed, rows, cfg)):
                 backend.crop(session, base, logprobs)  # the start of a longer word: re-chosen without it
                 rejected.append(step.text)
-                cut.append(step.winner.node)
+                cut.extend(fragments)
                 others = np.ones(len(state.lex), bool)
                 others[cut] = False
                 step = self.choose(state, logprobs, cfg, step.index, refused, len(rejected) >= 3, others)

@@ -42,24 +42,35 @@ def rejects(step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: Runtim
     return rest < -cfg.verify_below
 
 
-def cut_short(state: AnswerState, step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: RuntimeConfig) -> bool:
-    """A winner the LLM would go on spelling inside the same word ("Ma" + "ize", "H" + "ola"): it only
-    matched the first subword of a longer candidate that shares it, which is re-chosen instead. What counts
-    is how likely the word goes on at all, summed over the subwords that go on ("H" + "2" 0.33 and "H" +
-    "HO" 0.32: water's "H2O"), not its one likeliest way on. Copies keep their passage's spelling; numbers
-    have their own check."""
-    node = step.winner.node
-    if cfg.cut_above <= 0 or step.copy_source is not None or node == END_ID or state.lex.kinds[node] != "word":
-        return False
-    row, goes_on = rows[len(fed) - 1], _continues(state.lex.tables[0].tokenizer)
+def cut_short(
+    state: AnswerState, step: Step, fed: list[int], rows: dict[int, np.ndarray], cfg: RuntimeConfig
+) -> list[int]:
+    """The words to refuse when the winner is one the LLM would go on spelling inside the same word ("Ma" +
+    "ize", "H" + "ola"): it only matched the first subword of a longer candidate that shares it, which is
+    re-chosen instead. What counts is how likely the word goes on at all, summed over the subwords that go
+    on ("H" + "2" 0.33 and "H" + "HO" 0.32: water's "H2O"), not its one likeliest way on. A lone letter is
+    the start of a word, perhaps one the graph lacks: every lone letter is refused at once, or the answer
+    spells that word letter by letter ('named "H. A. S. S…'). Copies keep their passage's spelling;
+    numbers have their own check. Empty: the winner stays."""
+    lex, node = state.lex, step.winner.node
+    if cfg.cut_above <= 0 or step.copy_source is not None or node == END_ID or lex.kinds[node] != "word":
+        return []
+    row, goes_on = rows[len(fed) - 1], _continues(lex.tables[0].tokenizer)
     n = min(len(row), len(goes_on))  # a model's vocabulary may be padded past its tokenizer's
     if float(np.exp(row[:n][goes_on[:n]]).sum()) < cfg.cut_above:
-        return False
+        return []
     prev = state.surfaces[-1] if state.surfaces else state.prev_surface
-    first = state.lex.written_as(step.cap, prev, quote_state(state.surfaces)).first
+    first = lex.written_as(step.cap, prev, quote_state(state.surfaces)).first
+    if _is_letter(lex.surfaces[node]):
+        return [i for i in np.flatnonzero(state.allowed).tolist() if _is_letter(lex.surfaces[i])]
     mates = (first == first[node]) & state.allowed
     mates[node] = False
-    return bool(mates.any())
+    return [node] if mates.any() else []
+
+
+def _is_letter(surface: str) -> bool:
+    """A lone letter but the one-letter words "a" and "I"."""
+    return len(surface) == 1 and surface.isalpha() and surface not in "aAI"
 
 
 @functools.lru_cache(maxsize=8)

@@ -44,6 +44,9 @@ def test_join_rules_for_generated_words() -> None:
         == 'He said "yes" (twice), then left.'
     )
     assert join(["well", "-", "known", "1815", "–", "1816"]) == "well-known 1815–1816"
+    assert join(["I", "’", "m", "here", ";", "what", "’", "s", "the", "students", "’", "books"]) == (
+        "I’m here; what’s the students’ books"
+    )
 
 
 def test_round_trip_on_the_wiki() -> None:

@@ -66,6 +66,9 @@ def test_hits_say_how_much_of_the_question_they_hold(rt: Runtime) -> None:
     pride = search(rt.snap, "Who wrote Pride and Prejudice?", 1, lexical_weight=1.0)[0]
     assert 0.5 < pride.coverage < 1.0 and pride.names == 1.0  # "wrote" is not "written"; the names are held
     assert search(rt.snap, "Hello! How are you?", 1, lexical_weight=1.0)[0].coverage == 0.0
+    # what the question says is the assistant's own is asked of it, not of a passage about grass
+    assert search(rt.snap, "What is your favourite grass?", 1, lexical_weight=1.0)[0].coverage == 0.0
+    assert search(rt.snap, "Is grass your favourite plant?", 1, lexical_weight=1.0)[0].coverage > 0.5
 
 
 def test_an_everyday_prompt_is_answered_by_the_llm_a_question_by_its_passage(rt: Runtime) -> None:
@@ -152,7 +155,7 @@ def step_in(state, node: int, copy=None) -> Step:
 def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
     """ "Ma" where the LLM goes on with "ize" was only the start of "Maize": it is refused while a longer
     candidate shares its first subword; a copy, a word without such mates, or an unsure LLM keep it."""
-    state, _, _ = rt.prepare('Is "Ma" a word, or Maize?', RuntimeConfig())
+    state, _, _ = rt.prepare('Is "Ma" a word, or Maize, or M, or Q?', RuntimeConfig())
     lex, tok = state.lex, rt.backend.tokenizer
     ma, maize = lex.word_id("Ma"), lex.word_id("Maize")
     assert ma is not None and maize is not None
@@ -180,6 +183,11 @@ def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
     assert cut_short(state, step(ma), [0], {0: row(two, 0.9)}, cfg)  # digits go on inside a word too ("H2O")
     # two ways on, neither as likely as the word's end, together more likely ("H" + "2" or "HO": "H2O")
     assert cut_short(state, step(ma), [0], {0: row(ize, 0.3, also=two)}, cfg)
+    # a lone letter the LLM goes on from starts a word: every lone letter goes, or it spells one ("H. A. S.")
+    m, q = lex.word_id("M"), lex.word_id("Q")
+    assert set(cut_short(state, step(m), [0], {0: row(ize, 0.9)}, cfg)) >= {m, q}
+    assert cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg) == [ma]  # a longer start: its mates stay
+    assert not cut_short(state, step(m), [0], {0: row(space_is, 0.9)}, cfg)  # "M is…": a letter after all
     state.allowed[maize] = False
     assert not cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg)  # nothing longer to re-choose
     # an answer may open with a quote ('"green"'), not with other punctuation
@@ -281,6 +289,20 @@ def test_a_function_word_is_written_in_lower_case_whatever_titles_made_frequent(
     vocab = [["you", "You", "word", 3], ["i", "I", "word", 2], ["paris", "Paris", "word", 1]]
     snap = SimpleNamespace(vocab=vocab, base_size=3, word_id=lambda s: None)
     assert Lexicon.of(snap, backend.tokenizer).surfaces == ["you", "I", "Paris"]
+
+
+def test_a_clitic_after_an_apostrophe_is_written_joined(backend) -> None:
+    """The LLM spells "I’m" as I + ’ + m; written word by word it read "I’ m here" in the demo."""
+    from overlay.lexicon import Lexicon
+
+    words = ["i", "’", "m", "s", "here", "'"]
+    vocab = [[w, w, "punct" if w in "’'" else "word", 1] for w in words]
+    keys = {w: i for i, w in enumerate(words)}
+    lex = Lexicon.of(SimpleNamespace(vocab=vocab, base_size=len(words), word_id=keys.get), backend.tokenizer)
+    for apostrophe in ("’", "'"):
+        space = lex.written_as(False, apostrophe).space
+        assert not space[keys["m"]] and not space[keys["s"]] and space[keys["here"]]
+    assert lex.written_as(False, "I").space[keys["m"]]  # a clitic is spaced after an ordinary word
 
 
 def test_an_answer_that_only_restates_the_question_goes_on_in_the_opening_sentence(rt: Runtime) -> None:
