@@ -45,12 +45,41 @@ def gguf_path(model: str | Path | None) -> Path:
     return path
 
 
+def amx_guarded() -> bool:
+    """Whether llama.cpp was built with AMX for this CPU (Sapphire Rapids and later). Its AMX weight buffers
+    crash the first decode of more than one token (ggml-org/llama.cpp#20824; seen here on every prompt of
+    the bundled Q4_1 GGUF), so there weights stay in plain CPU buffers ("extra buffer types" off: no AMX,
+    no repacking), and the checksum says so."""
+    import llama_cpp
+
+    return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode(errors="replace")
+
+
+def guard_amx() -> None:
+    """Make every llama.cpp model loaded in this process from now on skip the AMX weight buffers where
+    `amx_guarded` (llama-cpp-python's `Llama` has no option for it: its default model params are wrapped)."""
+    import llama_cpp.llama_cpp as lib
+
+    if getattr(lib.llama_model_default_params, "amx_guarded", False) or not amx_guarded():
+        return
+    default = lib.llama_model_default_params
+
+    def params() -> Any:
+        out = default()
+        out.use_extra_bufts = False
+        return out
+
+    params.amx_guarded = True  # type: ignore[attr-defined]
+    lib.llama_model_default_params = params
+
+
 def open_llama(path: Path, threads: int, context_length: int, vocab_only: bool = False) -> Any:
     """A llama-cpp-python `Llama` over a GGUF file, quiet, with logits computed only where asked for."""
     try:
         from llama_cpp import Llama
     except ImportError as exc:  # pragma: no cover - a dependency of the project
         raise ModelLoadError("llama-cpp-python is not installed; run `make setup`") from exc
+    guard_amx()
     try:
         return Llama(
             model_path=str(path),
@@ -166,6 +195,7 @@ class LlamaCppBackend:
         self.eos_ids = end_ids(self.tokenizer)
         self.model_id = f"{path.stem}@llama.cpp:{self.threads}t"  # the API's id; the threads shape the arithmetic
         recipe = f"llamacpp\n{sha256_file(path)}\nthreads={self.threads}\nbatch={BATCH}"
+        recipe += "\nextra_buffers=off" if amx_guarded() else ""  # other weight layout, other arithmetic
         self.checksum = hashlib.sha256(recipe.encode()).hexdigest()
         self._holder: object | None = None  # the session whose tokens the context's KV cache holds
         self._held = 0  # how many of them

@@ -39,6 +39,17 @@ def test_gguf_tokenizer_matches_the_hf_tokenizer(cpp, backend) -> None:
     assert cpp.eos_ids == backend.eos_ids
 
 
+def test_amx_weight_buffers_are_skipped_where_they_crash(cpp) -> None:
+    """On CPUs with AMX, llama.cpp's AMX weight buffers segfault the first multi-token decode (every prompt);
+    there the loaded models keep plain buffers, and the checksum tells replays so."""
+    import llama_cpp.llama_cpp as lib
+
+    from selector.llamacpp import amx_guarded
+
+    assert lib.llama_model_default_params().use_extra_bufts is not amx_guarded()
+    assert len(cpp.start(cpp.prompt_ids("Name a river.", chat=True)).ids) > 1  # decoded, not crashed
+
+
 def test_next_token_log_probs_agree_with_torch(cpp, backend) -> None:
     """The same weights (Q4_1, de-quantized for torch) on two engines: llama.cpp also quantizes the
     activations, so near-ties may swap ("The" -1.88 / "L" -1.96 in torch, -2.29 / -1.94 here), but the

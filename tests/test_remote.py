@@ -30,7 +30,7 @@ def _free_port() -> int:
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path_factory.mktemp("llama_server") / "server.log").open("w")
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(find_gguf()), "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "selector.llamacpp_server", "--model", str(find_gguf()), "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--n_threads", "1", "--n_ctx", "4096", "--verbose", "False"]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
@@ -42,8 +42,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 pass
-            assert proc.poll() is None, f"llama_cpp.server exited with {proc.returncode}"
-            assert time.monotonic() < deadline, "llama_cpp.server did not start in 120 s"
+            assert proc.poll() is None, f"the llama.cpp server exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "the llama.cpp server did not start in 120 s"
             time.sleep(0.5)
         yield url
     finally:
