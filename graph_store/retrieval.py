@@ -160,16 +160,20 @@ class Asked:
 
 def _owned(tokens: list[Token], lang: str | None) -> set[str]:
     """Terms the question says are the assistant's ("What is your name?", "your favourite colour"): they
-    ask about the one answering, which no passage is about, unless the question also asks them plainly."""
+    ask about the one answering, which no passage is about, unless the question also asks them plainly. A
+    name stays asked ("your favourite Beatles album"), and a capital "Your" inside a sentence starts a
+    title ("Who directed Your Name?")."""
     owners = _ADDRESSEE.get(lang or "en", frozenset())
     owned, plain, inside = [], [], False
-    for tok in tokens:
-        if tok.key in owners:
+    for i, tok in enumerate(tokens):
+        within = i > 0 and tokens[i - 1].surface not in SENTENCE_END
+        named = within and bool(_CASED.match(tok.surface))
+        if tok.key in owners and not named:
             inside = True
         elif tok.kind == "punct" or not terms(tok.surface, lang):
             inside = False
         else:
-            (owned if inside else plain).append(tok.surface)
+            (owned if inside and not named else plain).append(tok.surface)
     return set(terms(" ".join(owned), lang)) - set(terms(" ".join(plain), lang))
 
 

@@ -27,7 +27,7 @@ _NO_SPACE_BEFORE = frozenset(".,;:!?…%)]}»”’、。，！？；：）」�
 _NO_SPACE_AFTER = frozenset("([{«“‘¿¡（「『°")
 _DASHES = frozenset("-/–")  # hyphen, slash and en dash join (1931–1932); the em dash is spaced
 _QUOTES = frozenset('"')
-APOSTROPHES = frozenset("’'")
+APOSTROPHES = frozenset("’")  # the straight ' is written as a quote (`_QUOTES`, the lexicon's QUOTES)
 # what an apostrophe joins onto the word before it when a tokenizer splits "I’m" as I + ’ + m
 CLITICS = frozenset({"s", "t", "m", "d", "re", "ve", "ll"})
 

@@ -19,7 +19,7 @@ from selector import WordTable
 
 Spelling = tuple[bool, bool]  # (capitalised, leading space)
 SPELLINGS: tuple[Spelling, ...] = ((False, False), (False, True), (True, False), (True, True))
-PER_NODE = ("surfaces", "capitalized", "kinds", "counts", "valid", "no_space", "cjk")  # index = node id
+PER_NODE = ("surfaces", "capitalized", "kinds", "counts", "valid", "no_space", "cjk", "letter")  # index = node id
 PER_SPELLING = ("first", "exact", "tie_rank", "log_tie")  # {(cap, space): array indexed by node id}
 
 
@@ -29,6 +29,12 @@ def cased(surface: str, cap: bool = True) -> str:
 
 
 QUOTES = frozenset("\"'")  # straight quotes standing alone: the first opens, the next closes
+
+
+def _lone_letter(surface: str) -> bool:
+    """One letter of a cased script that is no word of its own: "H", "s" (of "it’s"), not "a", "I", "в"."""
+    key = fold(surface)
+    return len(surface) == 1 and surface.lower() != surface.upper() and (key not in STOPWORDS or key in CLITICS)
 
 
 def quote_state(surfaces: list[str]) -> str:
@@ -78,6 +84,7 @@ class Lexicon:
     valid: np.ndarray  # bool: a real node (ids can be sparse)
     no_space: np.ndarray  # bool: written without a space after an ordinary word
     cjk: np.ndarray  # bool
+    letter: np.ndarray  # bool: a lone letter of a cased script that is no word of its own ("H", not "a", "I", "в")
     first: dict[Spelling, np.ndarray]  # first subword id
     exact: dict[Spelling, np.ndarray]  # the word is exactly one subword
     tie_rank: dict[Spelling, np.ndarray]  # rank inside its first-subword group (0: the subword itself)
@@ -148,6 +155,7 @@ class Lexicon:
             valid,
             np.array([not needs_space("a", s) for s in surfaces], dtype=bool),
             np.array([is_cjk(s) for s in surfaces], dtype=bool),
+            np.array([_lone_letter(s) for s in surfaces], dtype=bool),
             first,
             exact,
             tie,

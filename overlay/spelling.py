@@ -48,7 +48,8 @@ def cut_short(
     """The words to refuse when the winner is one the LLM would go on spelling inside the same word ("Ma" +
     "ize", "H" + "ola"): it only matched the first subword of a longer candidate that shares it, which is
     re-chosen instead. What counts is how likely the word goes on at all, summed over the subwords that go
-    on ("H" + "2" 0.33 and "H" + "HO" 0.32: water's "H2O"), not its one likeliest way on. A lone letter is
+    on ("H" + "2" 0.33 and "H" + "HO" 0.32: water's "H2O"), not its one likeliest way on. A lone letter
+    (`Lexicon.letter`: of a cased script, not a word such as "a", "I", "в"; a CJK character is a word) is
     the start of a word, perhaps one the graph lacks: every lone letter is refused at once, or the answer
     spells that word letter by letter ('named "H. A. S. S…'). Copies keep their passage's spelling;
     numbers have their own check. Empty: the winner stays."""
@@ -59,18 +60,13 @@ def cut_short(
     n = min(len(row), len(goes_on))  # a model's vocabulary may be padded past its tokenizer's
     if float(np.exp(row[:n][goes_on[:n]]).sum()) < cfg.cut_above:
         return []
+    if lex.letter[node]:
+        return np.flatnonzero(lex.letter & state.allowed).tolist()
     prev = state.surfaces[-1] if state.surfaces else state.prev_surface
     first = lex.written_as(step.cap, prev, quote_state(state.surfaces)).first
-    if _is_letter(lex.surfaces[node]):
-        return [i for i in np.flatnonzero(state.allowed).tolist() if _is_letter(lex.surfaces[i])]
     mates = (first == first[node]) & state.allowed
     mates[node] = False
     return [node] if mates.any() else []
-
-
-def _is_letter(surface: str) -> bool:
-    """A lone letter but the one-letter words "a" and "I"."""
-    return len(surface) == 1 and surface.isalpha() and surface not in "aAI"
 
 
 @functools.lru_cache(maxsize=8)

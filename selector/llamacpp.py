@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
@@ -45,6 +46,7 @@ def gguf_path(model: str | Path | None) -> Path:
     return path
 
 
+@functools.cache
 def amx_guarded() -> bool:
     """Whether llama.cpp was built with AMX for this CPU (Sapphire Rapids and later). Its AMX weight buffers
     crash the first decode of more than one token (ggml-org/llama.cpp#20824; seen here on every prompt of

@@ -69,6 +69,8 @@ def test_hits_say_how_much_of_the_question_they_hold(rt: Runtime) -> None:
     # what the question says is the assistant's own is asked of it, not of a passage about grass
     assert search(rt.snap, "What is your favourite grass?", 1, lexical_weight=1.0)[0].coverage == 0.0
     assert search(rt.snap, "Is grass your favourite plant?", 1, lexical_weight=1.0)[0].coverage > 0.5
+    assert search(rt.snap, "Is your favourite novel Pride and Prejudice?", 1, lexical_weight=1.0)[0].names == 1.0
+    assert search(rt.snap, "Who wrote Your Grass?", 1, lexical_weight=1.0)[0].names == 1.0  # a title
 
 
 def test_an_everyday_prompt_is_answered_by_the_llm_a_question_by_its_passage(rt: Runtime) -> None:
@@ -291,17 +293,31 @@ def test_a_function_word_is_written_in_lower_case_whatever_titles_made_frequent(
     assert Lexicon.of(snap, backend.tokenizer).surfaces == ["you", "I", "Paris"]
 
 
+def test_a_lone_letter_is_one_of_a_cased_script_that_is_no_word(backend) -> None:
+    """Lone letters are cut together when the LLM goes on from one; a CJK character or a one-letter word is
+    a word of its own, and cutting every such one would leave a Chinese answer nothing to write."""
+    from overlay.lexicon import Lexicon
+
+    words = ["H", "s", "Щ", "a", "I", "в", "東", "ア", "5", "Ha"]
+    vocab = [[w.lower(), w, "word", 1] for w in words]
+    lex = Lexicon.of(SimpleNamespace(vocab=vocab, base_size=len(words), word_id=lambda s: None), backend.tokenizer)
+    assert dict(zip(words, lex.letter.tolist(), strict=True)) == dict.fromkeys(words, False) | {
+        "H": True,
+        "s": True,
+        "Щ": True,
+    }
+
+
 def test_a_clitic_after_an_apostrophe_is_written_joined(backend) -> None:
     """The LLM spells "I’m" as I + ’ + m; written word by word it read "I’ m here" in the demo."""
     from overlay.lexicon import Lexicon
 
-    words = ["i", "’", "m", "s", "here", "'"]
-    vocab = [[w, w, "punct" if w in "’'" else "word", 1] for w in words]
+    words = ["i", "’", "m", "s", "here"]
+    vocab = [[w, w, "punct" if w == "’" else "word", 1] for w in words]
     keys = {w: i for i, w in enumerate(words)}
     lex = Lexicon.of(SimpleNamespace(vocab=vocab, base_size=len(words), word_id=keys.get), backend.tokenizer)
-    for apostrophe in ("’", "'"):
-        space = lex.written_as(False, apostrophe).space
-        assert not space[keys["m"]] and not space[keys["s"]] and space[keys["here"]]
+    space = lex.written_as(False, "’").space
+    assert not space[keys["m"]] and not space[keys["s"]] and space[keys["here"]]
     assert lex.written_as(False, "I").space[keys["m"]]  # a clitic is spaced after an ordinary word
 
 
