@@ -30,7 +30,7 @@ overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
 overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # stop 29, 84d0566
-# stop 30 (7390036: clitics join after an apostrophe, "your X" asks the assistant, lone letters cut together),
+# stop 30 (7390036, prompt mix again on d3ea0df, identical: clitics join after an apostrophe, "your X" asks the assistant, lone letters cut together),
 # the dev workspace rebuilt on a new machine with the lines at the top, whole files:
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
