@@ -12,3 +12,5 @@ done
 .venv/bin/overlay bench speed --n 5 --selector-url http://127.0.0.1:8765/v1 --json > $OUT/speed_remote.json
 # stop 29 (99265b5), on the dev workspace republished (titles.json); medians in $OUT/speed_summary.json:
 for i in 1 2 3; do .venv/bin/overlay bench speed --n 20 --json > $OUT/speed_run$i.json; done
+# stop 30 (29c2092) on another machine (AMX: llama.cpp with extra buffer types off); medians in $OUT/speed_amx_summary.json:
+for i in 1 2 3; do .venv/bin/overlay bench speed --n 20 --json > $OUT/speed_amx_run$i.json; done
