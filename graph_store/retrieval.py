@@ -126,9 +126,8 @@ class Asked:
         weights = {k: index.idf(k) if index is not None else 1.0 for k in keys}
         names = set()
         for i, tok in enumerate(tokens):
-            inside = i > 0 and tokens[i - 1].surface not in SENTENCE_END
             caseless = tok.surface.lower() == tok.surface.upper() and bool(_CASELESS.match(tok.surface))
-            if tok.kind == "word" and ((inside and _CASED.match(tok.surface)) or caseless):
+            if tok.kind == "word" and (_capitalised_inside(tokens, i) or caseless):
                 names.update(k for k in terms(tok.surface, lang) if index is None or index.rare(k))
         return cls(weights, names & keys, lang)
 
@@ -158,6 +157,11 @@ class Asked:
         return coverage, names
 
 
+def _capitalised_inside(tokens: list[Token], i: int) -> bool:
+    """Token i starts with a capital inside a sentence: a name or a title, not a sentence's first word."""
+    return i > 0 and tokens[i - 1].surface not in SENTENCE_END and bool(_CASED.match(tokens[i].surface))
+
+
 def _owned(tokens: list[Token], lang: str | None) -> set[str]:
     """Terms the question says are the assistant's ("What is your name?", "your favourite colour"): they
     ask about the one answering, which no passage is about, unless the question also asks them plainly. A
@@ -166,8 +170,7 @@ def _owned(tokens: list[Token], lang: str | None) -> set[str]:
     owners = _ADDRESSEE.get(lang or "en", frozenset())
     owned, plain, inside = [], [], False
     for i, tok in enumerate(tokens):
-        within = i > 0 and tokens[i - 1].surface not in SENTENCE_END
-        named = within and bool(_CASED.match(tok.surface))
+        named = _capitalised_inside(tokens, i)
         if tok.key in owners and not named:
             inside = True
         elif tok.kind == "punct" or not terms(tok.surface, lang):

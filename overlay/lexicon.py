@@ -9,7 +9,7 @@ exist for that one answer only and are never written to the graph.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -201,13 +201,9 @@ class Lexicon:
         node = self.graph_word_id(surface)
         return self.keys.get(fold(surface.strip())) if node is None else node
 
-    def quote_nodes(self) -> list[int]:
-        """The nodes of the straight quotes this lexicon holds (graph or session words)."""
-        return [n for q in sorted(QUOTES) if (n := self.word_id(q)) is not None]
-
-    def clitic_nodes(self) -> list[int]:
-        """The nodes of the clitics an apostrophe joins to the word before it (m, s, ve…)."""
-        return [n for c in sorted(CLITICS) if (n := self.word_id(c)) is not None]
+    def nodes_of(self, words: Iterable[str]) -> list[int]:
+        """The nodes of those words this lexicon holds (graph or session words)."""
+        return [n for w in sorted(words) if (n := self.word_id(w)) is not None]
 
     def written_as(self, cap: bool, prev: str | None, quote: str = "") -> Written:
         """Every node as it would be written after `prev` (None: at the start), capitalised or not: its
@@ -227,10 +223,10 @@ class Lexicon:
                 space = np.zeros(len(self), bool)
             else:
                 space = ~self.no_space & ~self.cjk if spacing == "not-cjk" else ~self.no_space
-            if closing or elided:
+            joined = (QUOTES if closing else set()) | (CLITICS if elided else set())  # a quote closes
+            if joined:
                 space = space.copy()
-                space[self.quote_nodes() if closing else []] = False
-                space[self.clitic_nodes() if elided else []] = False
+                space[self.nodes_of(joined)] = False
             merged = (np.where(space, self._field(f, (cap, True)), self._field(f, (cap, False))) for f in WRITTEN)
             arrays = [space, *merged]
             for a in arrays:

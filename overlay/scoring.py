@@ -17,7 +17,7 @@ import numpy as np
 from graph_store import END_ID, SENTENCE_END
 
 from .config import RuntimeConfig
-from .lexicon import Lexicon, quote_state
+from .lexicon import QUOTES, Lexicon, quote_state
 from .state import AnswerState, Scored
 from .trust import step_trust
 
@@ -85,7 +85,7 @@ def mask(state: AnswerState, cfg: RuntimeConfig, prop) -> np.ndarray:
     no repeated n-gram."""
     allowed = state.allowed.copy()
     if not state.words:  # an answer may open with a quote ('"green"'), not with other punctuation
-        quotes = state.lex.quote_nodes()
+        quotes = state.lex.nodes_of(QUOTES)
         opening = allowed[quotes]
         allowed[state.lex.kinds == "punct"] = False
         allowed[quotes] = opening

@@ -283,24 +283,25 @@ def test_a_passage_repeating_its_subject_is_not_copied_into_a_loop(rt: Runtime) 
     assert not mask(state, cfg, prop)[of]  # but "The salt caves of" was written already
 
 
+def lexicon_of(backend, vocab: list[list], word_id=lambda s: None):
+    """A lexicon over a snapshot holding only `vocab` rows ([key, surface, kind, count], node = row)."""
+    from overlay.lexicon import Lexicon
+
+    return Lexicon.of(SimpleNamespace(vocab=vocab, base_size=len(vocab), word_id=word_id), backend.tokenizer)
+
+
 def test_a_function_word_is_written_in_lower_case_whatever_titles_made_frequent(backend) -> None:
     """The wiki's most frequent "you" inside a sentence is "You" (song titles): the LLM's " you" could not
     be written, and "How are you?" became "How are things?". "I" keeps its capital."""
-    from overlay.lexicon import Lexicon
-
     vocab = [["you", "You", "word", 3], ["i", "I", "word", 2], ["paris", "Paris", "word", 1]]
-    snap = SimpleNamespace(vocab=vocab, base_size=3, word_id=lambda s: None)
-    assert Lexicon.of(snap, backend.tokenizer).surfaces == ["you", "I", "Paris"]
+    assert lexicon_of(backend, vocab).surfaces == ["you", "I", "Paris"]
 
 
 def test_a_lone_letter_is_one_of_a_cased_script_that_is_no_word(backend) -> None:
     """Lone letters are cut together when the LLM goes on from one; a CJK character or a one-letter word is
     a word of its own, and cutting every such one would leave a Chinese answer nothing to write."""
-    from overlay.lexicon import Lexicon
-
     words = ["H", "s", "Щ", "a", "I", "в", "東", "ア", "5", "Ha"]
-    vocab = [[w.lower(), w, "word", 1] for w in words]
-    lex = Lexicon.of(SimpleNamespace(vocab=vocab, base_size=len(words), word_id=lambda s: None), backend.tokenizer)
+    lex = lexicon_of(backend, [[w.lower(), w, "word", 1] for w in words])
     assert dict(zip(words, lex.letter.tolist(), strict=True)) == dict.fromkeys(words, False) | {
         "H": True,
         "s": True,
@@ -310,12 +311,9 @@ def test_a_lone_letter_is_one_of_a_cased_script_that_is_no_word(backend) -> None
 
 def test_a_clitic_after_an_apostrophe_is_written_joined(backend) -> None:
     """The LLM spells "I’m" as I + ’ + m; written word by word it read "I’ m here" in the demo."""
-    from overlay.lexicon import Lexicon
-
     words = ["i", "’", "m", "s", "here"]
-    vocab = [[w, w, "punct" if w == "’" else "word", 1] for w in words]
     keys = {w: i for i, w in enumerate(words)}
-    lex = Lexicon.of(SimpleNamespace(vocab=vocab, base_size=len(words), word_id=keys.get), backend.tokenizer)
+    lex = lexicon_of(backend, [[w, w, "punct" if w == "’" else "word", 1] for w in words], keys.get)
     space = lex.written_as(False, "’").space
     assert not space[keys["m"]] and not space[keys["s"]] and space[keys["here"]]
     assert lex.written_as(False, "I").space[keys["m"]]  # a clitic is spaced after an ordinary word
