@@ -34,3 +34,4 @@ overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $
 # the dev workspace rebuilt on a new machine with the lines at the top, whole files:
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
+# final code of stop 30 (e72415d): both re-run, identical answer for answer
