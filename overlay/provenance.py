@@ -11,7 +11,7 @@ from graph_store import Snapshot
 
 from .accumulator import PARTS, Proposal
 from .records import Candidate
-from .scoring import written_form
+from .scoring import written_text
 from .state import AnswerState, Scored
 
 
@@ -19,7 +19,7 @@ def candidate(snap: Snapshot, node: int, state: AnswerState, sc: Scored) -> Cand
     parts = {name: float(sc.prop.parts[name][node]) for name in PARTS}
     return Candidate(
         node,
-        written_form(state, node, sc.cap) or "</s>",
+        written_text(state, node, sc) or "</s>",
         float(sc.llm[node]),
         parts,
         float(sc.g[node]),

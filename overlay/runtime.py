@@ -29,7 +29,7 @@ from selector import AdapterRef, Backend, SelectorConfig, Session, load_backend
 
 from . import provenance, scoring, spelling, trust
 from .config import RuntimeConfig
-from .lexicon import Lexicon, cased
+from .lexicon import Lexicon
 from .prompting import prepare
 from .records import Answer, Candidate, Prompt, Step
 from .state import Ahead, AnswerState, Committed, Scored
@@ -92,9 +92,7 @@ class Runtime:
             top = np.append(top[: cfg.trace_k - 1], chosen)
         cands = [provenance.candidate(self.snap, int(c), state, sc) for c in top]
         copy_source = sc.prop.copy_from.get(chosen) if sc.prop.parts["copy"][chosen] > 0 else None
-        text = scoring.written_form(state, chosen, sc.cap)
-        if copy_source is not None:  # a copied word is written as its passage writes it
-            text = cased(state.acc.copied_surface(copy_source), sc.cap)
+        text = scoring.written_text(state, chosen, sc)
         return Step(
             index=index,
             context_tail=join(state.surfaces[-8:]),

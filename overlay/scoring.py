@@ -16,8 +16,9 @@ import numpy as np
 
 from graph_store import END_ID, SENTENCE_END
 
+from .accumulator import Proposal
 from .config import RuntimeConfig
-from .lexicon import QUOTES, Lexicon, quote_state
+from .lexicon import QUOTES, Lexicon, cased, quote_state
 from .state import AnswerState, Scored
 from .trust import step_trust
 
@@ -52,6 +53,11 @@ def score(
     llm = logprobs[first] - np.where(proposed, backed, unproposed)
     llm[END_ID] = logprobs[eos].max()
     copies = prop.parts["copy"] > 0
+    upper = capitalised_copies(state, prop) if not cap else []
+    if upper:  # a copy is written as its passage writes it ("the Organization of …"): so the LLM scores it
+        capital = lex.written_as(True, prev, quote_state(state.surfaces))
+        backed_cap = capital.penalties(cfg.tie_penalty, cfg.inexact_penalty)[1]
+        llm[upper] = logprobs[capital.first[upper]] - backed_cap[upper]
     p_graph = float(np.exp(llm[copies].max())) if copies.any() else 0.0
     w_llm = state.evidence.llm_weight
     # a user's fact, or the sentence the question points to as the answer restates it, is not gated
@@ -66,8 +72,8 @@ def score(
         if node is not None:
             allowed[node] = False
             allowed[(first == first[node]) & ~exact & ~proposed] = False
-    if safe_only:
-        allowed &= exact | (prop.parts["copy"] > 0)
+    if safe_only:  # one subword (no spelling to check) but no lone letter, which only starts a word; or copied
+        allowed &= (exact & ~lex.letter) | copies
         allowed[END_ID] = bool(state.words)
     if only is not None:
         allowed &= only
@@ -142,3 +148,23 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 
 def written_form(state: AnswerState, node: int, cap: bool) -> str:
     return "" if node == END_ID else state.lex.written(node, cap)
+
+
+def capitalised_copies(state: AnswerState, prop: Proposal) -> list[int]:
+    """Copied words that their passage capitalises where the node is written in lower case (a name's word
+    inside a sentence, "Organization" of a node most often written "organization")."""
+    lex, copy = state.lex, prop.parts["copy"]
+    return [
+        n
+        for n, source in prop.copy_from.items()
+        if copy[n] > 0
+        and lex.surfaces[n] != lex.capitalized[n]
+        and state.acc.copied_surface(source) == lex.capitalized[n]
+    ]
+
+
+def written_text(state: AnswerState, node: int, sc: Scored) -> str:
+    """A candidate as it would be written: a copied word as its passage writes it."""
+    if node != END_ID and sc.prop.parts["copy"][node] > 0 and node in sc.prop.copy_from:
+        return cased(state.acc.copied_surface(sc.prop.copy_from[node]), sc.cap)
+    return written_form(state, node, sc.cap)

@@ -66,12 +66,14 @@ def test_a_copied_word_keeps_its_passage_casing_through_trace_and_replay(
     solar_runtime: Runtime, tmp_path: Path
 ) -> None:
     answer = solar_runtime.answer("What is the Solar System?", RuntimeConfig(max_words=8))
-    cased = [s for s in answer.steps if s.copy_source is not None and s.text != s.winner.text]
+    shown, written = solar_runtime.lexicon.surfaces, solar_runtime.lexicon.written
+    cased = [s for s in answer.steps if s.copy_source is not None and s.text != written(s.winner.node, s.cap)]
     assert cased, answer.text  # "System" copied from the passage, though the node's display form is "system"
-    assert (cased[0].text, cased[0].winner.text) == ("System", "system") and "Solar System" in answer.text
+    assert (cased[0].text, shown[cased[0].winner.node]) == ("System", "system") and "Solar System" in answer.text
+    assert cased[0].winner.text == "System"  # the candidate too is shown as it is written (and was scored)
     store, trace = saved(answer, tmp_path / "traces.duckdb")
     traced = trace["steps"][cased[0].index]
-    assert traced["text"] == "System" and traced["candidates"][traced["chosen"]]["text"] == "system"
+    assert traced["text"] == "System" and traced["candidates"][traced["chosen"]]["text"] == "System"
     assert traced["copy_source"] == list(cased[0].copy_source)
     assert replay(solar_runtime, trace).identical
     store.close()

@@ -190,6 +190,11 @@ def test_a_word_the_llm_would_go_on_spelling_is_cut_short(rt: Runtime) -> None:
     assert set(cut_short(state, step(m), [0], {0: row(ize, 0.9)}, cfg)) >= {m, q}
     assert cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg) == [ma]  # a longer start: its mates stay
     assert not cut_short(state, step(m), [0], {0: row(space_is, 0.9)}, cfg)  # "M is…": a letter after all
+    # after three refusals only words needing no spelling check are left: a lone letter is not one of them
+    # (it only starts a word: "El c…" where the LLM wanted "español")
+    lp = row(tok.encode(" M", add_special_tokens=False)[0], 0.9)
+    assert rt.score(state, lp, cfg).mask[[m, q]].all()
+    assert not rt.score(state, lp, cfg, safe_only=True).mask[[m, q]].any()
     state.allowed[maize] = False
     assert not cut_short(state, step(ma), [0], {0: row(ize, 0.9)}, cfg)  # nothing longer to re-choose
     # an answer may open with a quote ('"green"'), not with other punctuation
@@ -380,3 +385,31 @@ def test_the_question_word_in_another_form_is_an_echo_too(rt: Runtime) -> None:
     for w in ("Grasses", "are"):
         acc.observe(lex.word_id(w))
     assert acc.echo_only and lex.word_id("a") in acc.propose().held
+
+
+def test_a_copied_word_is_scored_as_its_passage_writes_it(rt: Runtime) -> None:
+    """The node "harbour" is written in lower case, but a passage naming "the Harbour" (a name) is copied as
+    written, capitalised: the LLM part is that spelling's log-prob, not the lower-case word's (before, a
+    name inside a sentence, "the Organization of Arab Petroleum…", lost to the LLM's own words)."""
+    from overlay import scoring
+    from overlay.accumulator import Accumulator
+
+    cfg, lex, tok = rt.config, rt.lexicon, rt.backend.tokenizer
+    state, _, _ = rt.prepare("Where do the boats wait?", cfg)
+    harbour = lex.word_id("harbour")
+    assert lex.surfaces[harbour] == "harbour"
+    state.acc = Accumulator(rt.snap, state.lex, cfg)
+    state.acc.seed("Where do the boats wait?", _hits("The boats wait in the Harbour of the bay."))
+    for w in ("The", "boats", "wait", "in", "the"):
+        node = state.lex.word_id(w)
+        state.acc.observe(node, state.acc.propose().copy_from.get(node))
+        state.words.append(node)
+        state.surfaces.append(w)
+    upper, lower = (tok.encode(w, add_special_tokens=False)[0] for w in (" Harbour", " harbour"))
+    logprobs = np.full(len(tok), -20.0)
+    logprobs[upper], logprobs[lower] = -0.5, -9.0
+    sc = rt.score(state, logprobs, cfg)
+    assert sc.prop.parts["copy"][harbour] > 0
+    assert sc.llm[harbour] == pytest.approx(-0.5, abs=0.7)  # the capitalised spelling's (a tie penalty at most)
+    assert scoring.written_text(state, harbour, sc) == "Harbour"
+    assert int(np.argmax(sc.score)) == harbour
