@@ -138,6 +138,13 @@ def recover(home: Path, op: str, args: list[str]) -> dict:
     return out
 
 
+def save(results: dict, damaged: int, out: Path) -> None:
+    results["kills"] = sum(o["kills"] for o in results["operations"].values())
+    results["damaged_workspaces"] = damaged
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20, help="kills per operation (runs that end first are repeated)")
@@ -199,10 +206,7 @@ def main() -> None:
                 "damaged": sum(r["damaged"] for r in rows),
                 "runs": rows,
             }
-    results["kills"] = sum(o["kills"] for o in results["operations"].values())
-    results["damaged_workspaces"] = damaged
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+            save(results, damaged, args.out)  # after each operation: a bench stopped early keeps what it measured
     summary = {k: v for k, v in results.items() if k != "operations"}
     summary["per_operation"] = {
         op: {k: v for k, v in o.items() if k != "runs"} for op, o in results["operations"].items()

@@ -35,3 +35,6 @@ overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
 # final code of stop 30 (e72415d): both re-run, identical answer for answer
+# stop 31 (e71cf8a: a copy is scored as its passage writes it, "the Organization of…"; no lone letter as a safe fallback), whole files:
+overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json

@@ -18,3 +18,7 @@ for i in 1 2 3; do overlay bench speed --n 20 --json > $R/speed_run$i.json; done
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
 # stop 29 (84d0566), with each line's answers:
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
+# stop 31 (e71cf8a bench: runs that end before their kill are repeated until 20 kills land), ingest, publish,
+# fact and feedback completed (81 runs, 80 kills, 0 damaged; rows in crash_stop31_rows.log); the distillation
+# part was stopped: it ran beside an eval, so its calibration run was slow and the runs ended before their kills
+.venv/bin/python bench/crash.py --out /work/crash_new.json 2> $R/crash_stop31_rows.log
