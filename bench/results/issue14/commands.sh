@@ -38,3 +38,5 @@ overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.
 # stop 31 (e71cf8a: a copy is scored as its passage writes it, "the Organization of…"; no lone letter as a safe fallback), whole files:
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # stop 31, e71cf8a (80bc601 in the same workspace: 0.400)
+for i in 1 2 3; do overlay bench speed --n 20 --json > bench/results/issue15/speed_s31_run$i.json; done  # stop 31, 2c0ffda, nothing else running
