@@ -65,6 +65,10 @@ class Proposal:
     held: set[int] = field(default_factory=set)  # copies that go on in the sentence the question points to
     empty: frozenset[str] = frozenset()  # parts with nothing in them this step (skipped in the total)
 
+    def source(self, node: int) -> tuple[int, int, int] | None:
+        """Where a node's copy comes from, if this step copies it."""
+        return self.copy_from.get(node) if self.parts["copy"][node] > 0 else None
+
     def total(self, config: RuntimeConfig, trust: float = 1.0) -> np.ndarray:
         """g(c): the weighted parts, the evidence parts scaled by this step's trust."""
         weights = {

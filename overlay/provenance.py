@@ -33,8 +33,8 @@ def edges(
 ) -> list[dict[str, Any]]:
     """The edges and passages behind a candidate's graph parts (for the trace and explanations)."""
     out: list[dict[str, Any]] = []
-    if parts["copy"] and node in prop.copy_from:
-        pid, pos, length = prop.copy_from[node]
+    if (source := prop.source(node)) is not None:
+        pid, pos, length = source
         out.append({"rel": "copy", "passage": pid, "position": pos, "match": length})
     if parts["activation"]:
         out.extend({"rel": "activation", "from": why} for why in state.acc.sources.get(node, []))

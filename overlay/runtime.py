@@ -91,7 +91,7 @@ class Runtime:
         if chosen not in top:
             top = np.append(top[: cfg.trace_k - 1], chosen)
         cands = [provenance.candidate(self.snap, int(c), state, sc) for c in top]
-        copy_source = sc.prop.copy_from.get(chosen) if sc.prop.parts["copy"][chosen] > 0 else None
+        copy_source = sc.prop.source(chosen)
         text = scoring.written_text(state, chosen, sc)
         return Step(
             index=index,

@@ -43,7 +43,8 @@ def score(
     raw = prop.total(cfg)
     prev = state.surfaces[-1] if state.surfaces else state.prev_surface
     cap = prev is None or prev in SENTENCE_END
-    written = lex.written_as(cap, prev, quote_state(state.surfaces))
+    quote = quote_state(state.surfaces)
+    written = lex.written_as(cap, prev, quote)
     space, first, exact = written.space, written.first, written.exact
     # A word that shares its first subword with others borrows their probability. The graph's own
     # proposals only have to beat the word that *is* that subword (rank at most 1); the rest queue by
@@ -55,7 +56,7 @@ def score(
     copies = prop.parts["copy"] > 0
     upper = capitalised_copies(state, prop) if not cap else []
     if upper:  # a copy is written as its passage writes it ("the Organization of …"): so the LLM scores it
-        capital = lex.written_as(True, prev, quote_state(state.surfaces))
+        capital = lex.written_as(True, prev, quote)
         backed_cap = capital.penalties(cfg.tie_penalty, cfg.inexact_penalty)[1]
         llm[upper] = logprobs[capital.first[upper]] - backed_cap[upper]
     p_graph = float(np.exp(llm[copies].max())) if copies.any() else 0.0
@@ -153,18 +154,18 @@ def written_form(state: AnswerState, node: int, cap: bool) -> str:
 def capitalised_copies(state: AnswerState, prop: Proposal) -> list[int]:
     """Copied words that their passage capitalises where the node is written in lower case (a name's word
     inside a sentence, "Organization" of a node most often written "organization")."""
-    lex, copy = state.lex, prop.parts["copy"]
+    lex = state.lex
     return [
         n
-        for n, source in prop.copy_from.items()
-        if copy[n] > 0
-        and lex.surfaces[n] != lex.capitalized[n]
-        and state.acc.copied_surface(source) == lex.capitalized[n]
+        for n in prop.copy_from
+        if (source := prop.source(n)) is not None
+        and lex.surfaces[n] != lex.capitalized[n] == state.acc.copied_surface(source)
     ]
 
 
 def written_text(state: AnswerState, node: int, sc: Scored) -> str:
     """A candidate as it would be written: a copied word as its passage writes it."""
-    if node != END_ID and sc.prop.parts["copy"][node] > 0 and node in sc.prop.copy_from:
-        return cased(state.acc.copied_surface(sc.prop.copy_from[node]), sc.cap)
+    source = sc.prop.source(node) if node != END_ID else None
+    if source is not None:
+        return cased(state.acc.copied_surface(source), sc.cap)
     return written_form(state, node, sc.cap)
