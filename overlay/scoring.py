@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from graph_store import END_ID, SENTENCE_END
+from graph_store import END_ID, SENTENCE_END, STOPWORDS, fold
 
 from .accumulator import Proposal
 from .config import RuntimeConfig
@@ -88,8 +88,8 @@ def space_mask(lex: Lexicon, prev: str | None, quote: str = "") -> np.ndarray:
 
 
 def mask(state: AnswerState, cfg: RuntimeConfig, prop) -> np.ndarray:
-    """The step's blocks: nothing but words (or an opening quote) first; never the previous word again;
-    no repeated n-gram."""
+    """The step's blocks: nothing but words (or an opening quote) first; never the previous word again,
+    nor an item of a series again; no repeated n-gram."""
     allowed = state.allowed.copy()
     if not state.words:  # an answer may open with a quote ('"green"'), not with other punctuation
         quotes = state.lex.nodes_of(QUOTES)
@@ -99,6 +99,7 @@ def mask(state: AnswerState, cfg: RuntimeConfig, prop) -> np.ndarray:
         allowed[END_ID] = False
     else:
         allowed[state.words[-1]] = False
+        allowed[repeated_items(state)] = False
         key = ngram_key(state, cfg)
         if key is not None:
             banned = state.seen.get(key, ())
@@ -108,6 +109,33 @@ def mask(state: AnswerState, cfg: RuntimeConfig, prop) -> np.ndarray:
             fresh = {n for n, (pid, pos, _) in prop.copy_from.items() if (pid, pos) not in state.copied}
             allowed[[n for n in banned if n not in fresh or _repeats(state, key, n)]] = False
     return allowed
+
+
+SERIES = frozenset({",", ";"})  # what separates a series' items; other punctuation ends the series
+JOINERS = frozenset({"and", "or"})
+
+
+def repeated_items(state: AnswerState) -> list[int]:
+    """Words that would write an item of the series being written again: one that completes an item
+    already listed ("…, black olives, red grapes, black olives"; "basketball, …, basketball") or, just
+    after a separator, the word before it ("rugby, rugby"). A series is split by commas and semicolons
+    and ends at any other punctuation ("Whales: whales are…", a quote, a sentence's end). Only content
+    words: "the king, the queen" and "New York, New Jersey" are prose."""
+    lex = state.lex
+    items: list[list[int]] = [[]]  # the last one is being written
+    for node, surface in zip(state.words, state.surfaces, strict=True):
+        if lex.kinds[node] != "punct":
+            if items[-1] or fold(surface) not in JOINERS:  # "…, and X": the item is X
+                items[-1].append(node)
+        elif surface in SERIES:
+            items.append([])
+        else:
+            items = [[]]
+    *listed, now = items
+    out = {item[len(now)] for item in listed if len(item) == len(now) + 1 and item[:-1] == now}
+    if not now and listed and listed[-1]:
+        out.add(listed[-1][-1])
+    return [n for n in out if lex.kinds[n] == "word" and fold(lex.surfaces[n]) not in STOPWORDS]
 
 
 def _repeats(state: AnswerState, key: tuple[int, ...], node: int) -> bool:

@@ -164,6 +164,32 @@ def test_refused_spelling_falls_back_to_safe_words(runtime: Runtime) -> None:
     assert len(fed) == 1 or step.copy_source is not None
 
 
+def test_a_series_never_repeats_an_item(runtime: Runtime) -> None:
+    """ "Sports: football, basketball, baseball, basketball, … rugby, rugby, rugby" was a list answer: a word
+    that completes an item the series already listed is blocked ("…, black olives, …, black olives"), and
+    so, after a separator, is the word just before it; prose keeps its repeats (a longer item's first word,
+    a function word, the next sentence or quote)."""
+    cfg = RuntimeConfig(chat=False, retrieval_k=0)
+    words = ("river", "sea", "volcano", "glacier", "lava", "the")
+
+    def blocked(*written: str) -> set[str]:
+        state, _, _ = runtime.prepare('Rivers and seas: "lava".', cfg)  # its ':' and '"' are session words
+        for w in written:
+            runtime.observe(state, state.lex.word_id(w), w, cfg)
+        allowed = scoring.mask(state, cfg, state.acc.propose())
+        return {w for w in words if not allowed[state.lex.word_id(w)]}
+
+    assert blocked("river", ",", "sea", ",") == {"river", "sea"}
+    assert blocked("river", ",", "sea", ",", "and") == {"river", "sea"}
+    assert blocked("lava", ",", "the", "river", "glacier", ",") == {"lava", "glacier"}  # not "the", "river"
+    assert blocked("river", ".", "sea", ",") == {"sea"}  # a new sentence, a new series
+    assert blocked("river", ":") == set()  # "Whales: whales are…": a heading is no item
+    assert blocked("lava", "river", ",", '"', "sea", '"', "lava") == {"lava"}  # a quote ends the series
+    assert blocked("river", "sea", "volcano") == {"volcano"}  # no separator: only the previous word
+    assert blocked("lava", "river", ",", "sea", ",", "lava") == {"lava", "river"}  # "lava river" again
+    assert blocked("lava", "river", ",", "sea", ",", "the", "lava") == {"lava"}  # "the lava river" is new
+
+
 def test_ngrams_never_repeat_but_a_passage_may_repeat_its_own(runtime: Runtime) -> None:
     cfg = RuntimeConfig(chat=False, block_ngram=3, retrieval_k=0)
     state, _, _ = runtime.prepare("The river is long.", cfg)

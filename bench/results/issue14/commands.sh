@@ -40,3 +40,7 @@ overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
 overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # stop 31, e71cf8a (80bc601 in the same workspace: 0.400)
 for i in 1 2 3; do overlay bench speed --n 20 --json > bench/results/issue15/speed_s31_run$i.json; done  # stop 31, 2c0ffda, nothing else running
+# stop 32 (a series never repeats an item: scoring.repeated_items), whole files, nothing else running:
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json  # 3 answers changed, same passes
+overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json      # identical answer for answer
+overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # identical (0.391)

@@ -22,3 +22,7 @@ overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --s
 # fact and feedback completed (81 runs, 80 kills, 0 damaged; rows in crash_stop31_rows.log); the distillation
 # part was stopped: it ran beside an eval, so its calibration run was slow and the runs ended before their kills
 .venv/bin/python bench/crash.py --out /work/crash_new.json 2> $R/crash_stop31_rows.log
+# stop 32 (843d427), alone on the machine: the distillation part (20 runs, 20 kills, 0 damaged; a 57 s job); merged
+# with the stop-31 rows of the four other operations into bench/results/crash.json (100 kills, 0 damaged; its
+# "sources" say which run made which rows)
+.venv/bin/python bench/crash.py --ops distill --out /work/crash_distill.json
