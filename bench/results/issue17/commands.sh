@@ -26,3 +26,6 @@ overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --s
 # with the stop-31 rows of the four other operations into bench/results/crash.json (100 kills, 0 damaged; its
 # "sources" say which run made which rows)
 .venv/bin/python bench/crash.py --ops distill --out /work/crash_distill.json
+# stop 32 (35e5049), nothing else running: counterfactual (override 0.90, was 1.0 at e8de918) and sequential (same figures)
+overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/edits_counterfactual_dev.json
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
