@@ -123,11 +123,11 @@ def repeated_items(state: AnswerState) -> list[int]:
     words: "the king, the queen" and "New York, New Jersey" are prose."""
     lex = state.lex
     items: list[list[int]] = [[]]  # the last one is being written
-    for node, surface in zip(state.words, state.surfaces, strict=True):
+    for node in state.words:
         if lex.kinds[node] != "punct":
-            if items[-1] or fold(surface) not in JOINERS:  # "…, and X": the item is X
+            if items[-1] or fold(lex.surfaces[node]) not in JOINERS:  # "…, and X": the item is X
                 items[-1].append(node)
-        elif surface in SERIES:
+        elif lex.surfaces[node] in SERIES:
             items.append([])
         else:
             items = [[]]
