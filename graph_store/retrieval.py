@@ -24,7 +24,6 @@ import regex
 from .errors import NotFoundError
 from .lexical import passage_text, terms
 from .snapshot import Passage, PassageHit, Snapshot
-from .snapshot_format import FACT_PREFIX
 from .text import SENTENCE_END, Token, split
 
 RRF_K = 60
@@ -56,9 +55,7 @@ def fuse(
 def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -> list[PassageHit]:
     """The k best passages for `text` (dense and lexical, fused), grouped by document, best document first.
 
-    When the best passage is not its document's first, that opening passage comes too (k + 1 in all); so
-    does a fact a user stated that ranks within the 2k best (it outranks older passages on its subject,
-    which the question may match better: "Which city is the capital of Italy?" ranks Milan above it).
+    When the best passage is not its document's first, that opening passage comes too (k + 1 in all).
     """
     if k <= 0:
         return []
@@ -76,8 +73,7 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
     cosine, bm25 = {pid: s for s, pid in dense}, {pid: s for s, pid in lexical}
     found: list[tuple[Passage, float]] = []
     extra = 0
-    fused = fuse(dense, lexical, lexical_weight, rare)
-    for score, pid in fused[:k]:
+    for score, pid in fuse(dense, lexical, lexical_weight, rare)[:k]:
         p = snap.passage(pid)
         if not found and (first := lead(snap, p)).id != p.id and asked.defined_by(first, p):
             found.append((first, score))
@@ -85,10 +81,6 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
         if all(q.id != p.id for q, _ in found):
             found.append((p, score))
     found = found[: k + extra]
-    for score, pid in fused[k : 2 * k]:
-        p = snap.passage(pid)
-        if (p.doc_id or "").startswith(FACT_PREFIX) and all(q.id != p.id for q, _ in found):
-            found.append((p, score))
     hits = [
         PassageHit(
             p.id,

@@ -41,7 +41,7 @@ class Passage:
 
     id: int
     rank: int
-    rho: float  # copy weight of this passage's rank (× `fact_copy` for a fact a user stated)
+    rho: float  # copy weight of this passage's rank
     title: str
     text: str
     nodes: list[int]
@@ -151,7 +151,7 @@ class Accumulator:
                 Passage(
                     hit.id,
                     rank,
-                    rho * (cfg.fact_copy if doc.startswith(FACT_PREFIX) else 1.0),
+                    rho,
                     hit.title,
                     hit.text,
                     nodes,

@@ -48,22 +48,6 @@ def test_a_live_fact_is_found_through_the_deltas_lexical_index(people: Path, tmp
     assert hits[0].text == fact and hits[0].lexical is not None
 
 
-def test_a_live_fact_near_the_top_comes_beyond_k(people: Path, tmp_path: Path) -> None:
-    """A fact a user stated outranks older passages on its subject, which the question may match better
-    ("Which city is the capital of Italy?" ranked Milan and both Italy passages above the user's "The
-    capital of Italy is Warsaw."): within the 2k best it comes too, further down it does not."""
-    import shutil
-
-    home = tmp_path / "ws"
-    shutil.copytree(people, home, symlinks=True)
-    fact = "Venythpra has a lighthouse."
-    add_text_live(home / "graph.duckdb", home / "snapshots", fact, home / "facts")
-    snap = Snapshot.open(home / "snapshots")
-    hits = search(snap, QUESTION, 2, lexical_weight=1.0)
-    assert [h.text for h in hits].index(fact) == 2  # the third: below the two best
-    assert all(h.text != fact for h in search(snap, QUESTION, 1, lexical_weight=1.0))  # not within the 2 best
-
-
 def test_fusion_ranks_by_both_lists_and_rare_words() -> None:
     dense = [(0.9, 1), (0.8, 2), (0.7, 3), (0.6, 4)]
     lexical = [(5.0, 4), (1.0, 2)]
