@@ -29,3 +29,7 @@ overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --s
 # stop 32 (35e5049), nothing else running: counterfactual (override 0.90, was 1.0 at e8de918) and sequential (same figures)
 overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/edits_counterfactual_dev.json
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
+# stop 32, 04a4e17 (reverted in ed3fb0b: facts within the 2k best retrieved, fact_copy 2): counterfactual override 1.0,
+# paraphrase 1.0; sequential live efficacy 1.0, paraphrase 0.986, specificity 0.963 (after publish 1.0/0.986/1.0)
+overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/reverted_04a4e17/edits_counterfactual_dev.json
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/reverted_04a4e17/edits_sequential_1000.json
