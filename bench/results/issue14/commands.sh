@@ -44,3 +44,7 @@ for i in 1 2 3; do overlay bench speed --n 20 --json > bench/results/issue15/spe
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json  # 3 answers changed, same passes
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json      # identical answer for answer
 overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # identical (0.391)
+# stop 32, ed3fb0b, one speed run (nothing else running): ratio_words 2.28, graph 1.35 ms/step
+overlay bench speed --n 20 --json > bench/results/issue15/speed_s32_run1.json
+# stop 32, ed3fb0b, one fact at a time, both files (70 lines): efficacy 1.0, paraphrase 0.986, specificity 1.0
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --details --json > $R/edits_dev_and_varied.json
