@@ -38,9 +38,8 @@ from .embeddings import embed_texts, model_id, passage_embed_text
 from .errors import IngestError
 from .ingest import IngestSummary, ingest_paths
 from .snapshot import Snapshot
-from .snapshot_format import DELTA_LINK, Manifest, check_model, current_folder, load_delta
+from .snapshot_format import DELTA_LINK, FACT_PREFIX, Manifest, check_model, current_folder, load_delta
 
-FACT_PREFIX = "fact:"  # the document id of a fact a user stated (`add_text_live`): it outranks older evidence
 PENDING = ".live-pending"  # in snapshots/: a live edit under way (its pid)
 
 

@@ -24,6 +24,7 @@ import regex
 from .errors import NotFoundError
 from .lexical import passage_text, terms
 from .snapshot import Passage, PassageHit, Snapshot
+from .snapshot_format import FACT_PREFIX
 from .text import SENTENCE_END, Token, split
 
 RRF_K = 60
@@ -32,6 +33,7 @@ LEAD_REACH = 3  # a best passage this close to its document's start brings the o
 TITLE_SHARE = 2.0  # first-rank shares of a document's opening when its title is all the question asks
 PHRASE_MIN = 3  # words in a run of the question's own words, holding 2 of its terms, that tells passages apart
 PHRASE_FEW = 3  # a run more candidates than this hold tells none apart
+FACT_REACH = 0.6  # share of the question a user's fact holds to be on it (`Asked.stated`)
 MAX_TITLE = 80  # characters: the longest span of a question looked up as a title
 TITLE_WHOLE = 0.9  # share of the question a lower-case title must hold to be what it asks ("what is a river?")
 
@@ -55,7 +57,10 @@ def fuse(
 def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -> list[PassageHit]:
     """The k best passages for `text` (dense and lexical, fused), grouped by document, best document first.
 
-    When the best passage is not its document's first, that opening passage comes too (k + 1 in all).
+    When the best passage is not its document's first, that opening passage comes too (k + 1 in all); so
+    does a fact a user stated that ranks within the 2k best and holds at least `FACT_REACH` of the question
+    (it outranks older passages on its subject, which the question may match better: "Which city is the
+    capital of Italy?" ranks Milan and both Italy passages above "The capital of Italy is Warsaw.").
     """
     if k <= 0:
         return []
@@ -73,7 +78,8 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
     cosine, bm25 = {pid: s for s, pid in dense}, {pid: s for s, pid in lexical}
     found: list[tuple[Passage, float]] = []
     extra = 0
-    for score, pid in fuse(dense, lexical, lexical_weight, rare)[:k]:
+    fused = fuse(dense, lexical, lexical_weight, rare)
+    for score, pid in fused[:k]:
         p = snap.passage(pid)
         if not found and (first := lead(snap, p)).id != p.id and asked.defined_by(first, p):
             found.append((first, score))
@@ -81,6 +87,10 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
         if all(q.id != p.id for q, _ in found):
             found.append((p, score))
     found = found[: k + extra]
+    for score, pid in fused[k : 2 * k]:
+        p = snap.passage(pid)
+        if asked.stated(p) and all(q.id != p.id for q, _ in found):
+            found.append((p, score))
     hits = [
         PassageHit(
             p.id,
@@ -93,6 +103,7 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
             p.doc_id,
             dense_searched,
             p.lang,
+            asked.stated(p),
         )
         for p, score in found
     ]
@@ -148,6 +159,16 @@ class Asked:
 
     def _coverage(self, have: set[str]) -> float:
         return sum(w for k, w in self.weights.items() if k in have) / self.total if self.total else 0.0
+
+    def stated(self, p: Passage) -> bool:
+        """Whether p is a fact a user stated (`add_text_live`) on what is asked: it holds every name the
+        question asks about and at least `FACT_REACH` of its terms ("Kazan Bormardru is a Peruvian
+        bookbinder." holds 52% of "What is Khanate of Kazan?"). Such a fact comes even from below the k
+        best, and the runtime copies it harder: the user's word outranks what the model believes."""
+        if not (p.doc_id or "").startswith(FACT_PREFIX):
+            return False
+        coverage, names = self.held(p)
+        return coverage >= FACT_REACH and (not self.names or names == 1.0)
 
     def held(self, p: Passage) -> tuple[float, float]:
         """(coverage, names) of one passage, title included."""

@@ -93,6 +93,7 @@ class PassageHit:
     doc_id: str | None = None
     dense_searched: bool = True  # False: the embedding model does not know the question's language (words only)
     lang: str | None = None  # the passage's language
+    stated: bool = False  # a fact a user stated, on what the question asks: it outranks older evidence
 
 
 class Snapshot:

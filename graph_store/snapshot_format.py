@@ -22,6 +22,7 @@ CSR_RELS = ROW_RELATIONS  # one CSR array set each; keyed relations are stored b
 FIELDS = ("indices", "weight", "count", "prov")
 PROV = 3  # provenance passage ids kept per snapshot edge (-1 padded)
 VERSION_RE = re.compile(r"^v(\d+)$")
+FACT_PREFIX = "fact:"  # the document id of a fact a user stated (`add_text_live`): it outranks older evidence
 DELTA_LINK = "delta"  # snapshots/delta → delta-vNNNN-*: the live delta over one version
 LINK_DIR = "link.dir.npy"  # per link row: which way it was written (bits OUT, IN)
 TITLES = "titles.json"  # [folded title, its document's first passage id], sorted

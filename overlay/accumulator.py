@@ -41,7 +41,7 @@ class Passage:
 
     id: int
     rank: int
-    rho: float  # copy weight of this passage's rank
+    rho: float  # copy weight of this passage's rank (× `fact_copy` for a user's fact on the question)
     title: str
     text: str
     nodes: list[int]
@@ -151,7 +151,7 @@ class Accumulator:
                 Passage(
                     hit.id,
                     rank,
-                    rho,
+                    rho * (cfg.fact_copy if getattr(hit, "stated", False) else 1.0),
                     hit.title,
                     hit.text,
                     nodes,

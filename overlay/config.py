@@ -109,6 +109,12 @@ class RuntimeConfig(BaseModel):
     spread: float = Field(0.3, ge=0.0, description="share of activation spread one hop over assoc/link edges")
     w_copy: float = Field(1.0, description="g part: continuing a retrieved passage (ρ_r × match length)")
     rho: list[float] = Field([1.0, 0.6, 0.4], description="copy weight of the 1st, 2nd, 3rd… passage")
+    fact_copy: float = Field(
+        2.0,
+        ge=0.0,
+        description="a fact a user stated on the question: its copy weight is its rank's ρ times this (the "
+        "user's word outranks what the model believes: 'The capital of Japan is Havana.' against a sure 'Tokyo')",
+    )
     w_next2: float = Field(0.0, description="g part: order-2 transition P(c | two previous words)")
     w_next: float = Field(0.0, description="g part: order-1 transition P(c | previous word)")
     w_draft: float = Field(

@@ -161,12 +161,15 @@ def _ask_all(
         asked, para = rt.answer(row["question"], cfg).text, rt.answer(row["paraphrase"], cfg).text
         q += contains(asked, row["answers"])
         p += contains(para, row["answers"])
+        controls = []
         for c, ok in zip(row["controls"], was, strict=True):
-            if ok:
+            if ok:  # a control the overlay got wrong before the edits tells nothing about them
                 checked += 1
-                kept += contains(rt.answer(c["question"], cfg).text, c["answers"])
+                answer = rt.answer(c["question"], cfg).text
+                kept += (held := contains(answer, c["answers"]))
+                controls.append({"question": c["question"], "answer": answer, "kept": held})
         if details is not None:
-            details.append({"fact": row["fact"], "question": asked, "paraphrase": para})
+            details.append({"fact": row["fact"], "question": asked, "paraphrase": para, "controls": controls})
     n = len(rows)
     return {"efficacy": q / n, "paraphrase": p / n, "specificity": kept / checked if checked else 1.0}
 

@@ -264,6 +264,7 @@ class Generation:
                     "dense_searched": h.dense_searched,
                     "used": any(u.id == h.id for u in state.evidence.hits),
                     "fact": trust.is_fact(h),
+                    "stated": h.stated,  # a fact on the question: it outranked older evidence
                     "text": h.text,
                 }
                 for h in hits

@@ -198,6 +198,7 @@ def _retrieval_attributes(trace: dict[str, Any]) -> dict[str, Any]:
             **{f"{own}.{k}": p.get(k) for k in ("dense", "lexical", "coverage", "names", "dense_searched")},
             f"{own}.used": p.get("used"),
             f"{own}.fact": p.get("fact"),
+            f"{own}.stated": p.get("stated"),
         }
     return attributes
 

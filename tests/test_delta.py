@@ -175,6 +175,7 @@ def test_cli_live_ingest_and_eval_edits(cli, home: Path, small_home: Path, tmp_p
     assert seq["live_facts"] == 4 and seq["overlay"]["efficacy"] == 1.0  # found among invented look-alikes
     (live,) = seq["details"]["live"]
     assert "Varradosh" in live["fact"] and live["question"] and live["paraphrase"]
+    assert all({"question", "answer", "kept"} <= set(c) for c in live["controls"])  # each control's answer
     assert len(seq["details"]["after_publish"]) == 1
     assert set(seq["after_publish"]["overlay"]) == {"efficacy", "paraphrase", "specificity"}
     assert seq["after_publish"]["overlay"]["efficacy"] == 1.0 and seq["edit_seconds_end"]["p50"] > 0
@@ -231,8 +232,11 @@ def test_a_stated_fact_overrides_what_the_model_believes(backend, tmp_path: Path
     head = answer.text.split(".")[0]
     assert "Havana" in head and "Tokyo" not in head, answer.text
     assert answer.passages[0]["fact"] and answer.passages[0]["used"]  # the trace says whose word it was
+    assert answer.passages[0]["stated"]  # on the question: it outranks
     step = next(s for s in answer.steps if s.text == "Havana")
     assert step.trust == 1.0 and step.copy_source is not None  # not gated by the LLM's belief
+    rho = RuntimeConfig().rho[0] * RuntimeConfig().fact_copy  # the user's word copies at fact_copy × ρ
+    assert step.winner.parts["copy"] == pytest.approx(rho * step.copy_source[2])
     con = connect(home / "graph.duckdb")
     assert con.execute("SELECT lang FROM passages WHERE doc_id LIKE 'fact:%'").fetchone()[0] == "en"
     con.close()

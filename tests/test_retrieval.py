@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from graph_store import Snapshot, add_text_live, ingest_paths, publish, search
-from graph_store.retrieval import fuse
+from graph_store.retrieval import FACT_REACH, fuse
 from tests.helpers import DATA
 
 QUESTION = "Which astronomer was born in Venythpra?"  # the made-up town is in one passage only
@@ -46,6 +46,32 @@ def test_a_live_fact_is_found_through_the_deltas_lexical_index(people: Path, tmp
     assert snap.passage(pid).text == fact and score > 0
     hits = search(snap, "Briefly, who is Qorvanth Illisade?", 2, lexical_weight=1.0)
     assert hits[0].text == fact and hits[0].lexical is not None
+
+
+def test_a_live_fact_on_the_question_comes_beyond_k(people: Path, tmp_path: Path) -> None:
+    """A fact a user stated outranks older passages on its subject, which the question may match better
+    ("Which city is the capital of Italy?" ranked Milan and both Italy passages above the user's "The
+    capital of Italy is Warsaw."): ranked within the 2k best, it comes too when it holds 60% of the question
+    (`stated`); one holding less, ranked right after it, does not (a thousand live facts would crowd every
+    answer)."""
+    import shutil
+
+    home = tmp_path / "ws"
+    shutil.copytree(people, home, symlinks=True)
+    on = (
+        "The old harbour of Venythpra, with its fishing boats, its market and its lighthouse, is also where a "
+        "quiet astronomer kept his telescope for many years."
+    )
+    off = "Venythpra has a lighthouse."
+    for fact in (on, off):
+        add_text_live(home / "graph.duckdb", home / "snapshots", fact, home / "facts")
+    snap = Snapshot.open(home / "snapshots")
+    hits = search(snap, QUESTION, 2, lexical_weight=1.0)
+    assert [h.text for h in hits][-1] == on and len(hits) == 3  # the two best, then the fact on the question
+    assert hits[-1].stated and hits[-1].coverage >= FACT_REACH and not any(h.stated for h in hits[:2])
+    wide = {h.text: h for h in search(snap, QUESTION, 4, lexical_weight=1.0)}
+    assert wide[off].coverage < FACT_REACH and not wide[off].stated  # ranked 4th: within 2k, yet not on it
+    assert all(h.text != on for h in search(snap, QUESTION, 1, lexical_weight=1.0))  # beyond the 2k best
 
 
 def test_fusion_ranks_by_both_lists_and_rare_words() -> None:

@@ -33,3 +33,9 @@ overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --s
 # paraphrase 1.0; sequential live efficacy 1.0, paraphrase 0.986, specificity 0.963 (after publish 1.0/0.986/1.0)
 overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/reverted_04a4e17/edits_counterfactual_dev.json
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/reverted_04a4e17/edits_sequential_1000.json
+# stop 33 (a user's fact on the question, `stated`: found within the 2k best, copied at fact_copy x rho), nothing else
+# running: counterfactual override 1.0; sequential 1.0/0.986/1.0 live and after publish. A first try with
+# FACT_REACH 0.5 lost 4 controls ("What is Khanate of Kazan?" answered from "Kazan Bormardru is a Peruvian
+# bookbinder", 52% of the question): edits_sequential_1000_reach05.json
+overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/edits_counterfactual_dev.json
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
