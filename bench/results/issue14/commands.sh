@@ -48,3 +48,7 @@ overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $
 overlay bench speed --n 20 --json > bench/results/issue15/speed_s32_run1.json
 # stop 32, ed3fb0b, one fact at a time, both files (70 lines): efficacy 1.0, paraphrase 0.986, specificity 1.0
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --details --json > $R/edits_dev_and_varied.json
+# stop 33 (9daf7f0, a user's fact on the question is `stated`), nothing else running; halves of the edits from its
+# details with overlay.evaluate.half (dev: 1.0/1.0 both halves; varied second half paraphrase 0.933, 14 of 15):
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --details --json > $R/edits_dev_and_varied.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json                         > $R/promptmix_dev_all.json  # identical
