@@ -15,5 +15,5 @@ for i in 1 2 3; do .venv/bin/overlay bench speed --n 20 --json > $OUT/speed_run$
 # stop 30 (29c2092) on another machine (AMX: llama.cpp with extra buffer types off); medians in $OUT/speed_amx_summary.json:
 for i in 1 2 3; do .venv/bin/overlay bench speed --n 20 --json > $OUT/speed_amx_run$i.json; done
 # stop 33 (3e6f576), one run, nothing else running: ratio_words 2.26, vs prompt_lookup 2.40, vs llamacpp 0.62 (llama.cpp
-# prefill 579 ms per answer; the overlay after its prefill ~108 words/s), graph 1.22 ms/step
+# prefill 579 ms per answer; the overlay after its prefill ~115 words/s, 1.46x), graph 1.22 ms/step
 .venv/bin/overlay bench speed --n 20 --json > $OUT/speed_s33_run1.json
