@@ -25,6 +25,7 @@ from .errors import NotFoundError
 from .lexical import passage_text, terms
 from .snapshot import Passage, PassageHit, Snapshot
 from .snapshot_format import FACT_PREFIX
+from .stopwords import STOPWORDS
 from .text import SENTENCE_END, Token, split
 
 RRF_K = 60
@@ -112,6 +113,7 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
 
 
 _CASED = regex.compile(r"\p{Lu}")
+_POSSESSIVE = regex.compile(r"['’]s$")
 # words that make what follows the assistant's own ("your name"): a topic of the chat, not of the graph
 _ADDRESSEE = {"en": frozenset({"your"})}
 _CASELESS = regex.compile(r"^[\p{L}\p{M}]+$")
@@ -122,9 +124,16 @@ class Asked:
     (numbers count, but a question of numbers alone, "2+2", asks about no topic), and its names
     (capitalised inside a sentence, or in a script without case, and rare in the graph)."""
 
-    def __init__(self, weights: dict[str, float], names: set[str], lang: str | None = None) -> None:
+    def __init__(
+        self, weights: dict[str, float], names: set[str], lang: str | None = None, tokens: list[Token] | None = None
+    ) -> None:
         self.weights, self.names, self.lang = weights, names, lang
         self.total = sum(weights.values())
+        tokens = tokens or []
+        self.words = {_owner(t.key) for t in tokens if t.kind != "punct"}  # every word of the question, folded
+        self.cased = {
+            _owner(t.key) for i, t in enumerate(tokens) if t.kind == "word" and _capitalised_inside(tokens, i)
+        }
 
     @classmethod
     def of(cls, snap: Snapshot, text: str) -> Asked:
@@ -140,7 +149,7 @@ class Asked:
             caseless = tok.surface.lower() == tok.surface.upper() and bool(_CASELESS.match(tok.surface))
             if tok.kind == "word" and (_capitalised_inside(tokens, i) or caseless):
                 names.update(k for k in terms(tok.surface, lang) if index is None or index.rare(k))
-        return cls(weights, names & keys, lang)
+        return cls(weights, names & keys, lang, tokens)
 
     def defined_by(self, first: Passage, best: Passage) -> bool:
         """Whether a document's opening passage belongs before its best one: when the question names the
@@ -162,13 +171,32 @@ class Asked:
 
     def stated(self, p: Passage) -> bool:
         """Whether p is a fact a user stated (`add_text_live`) on what is asked: it holds every name the
-        question asks about and at least `FACT_REACH` of its terms ("Kazan Bormardru is a Peruvian
-        bookbinder." holds 52% of "What is Khanate of Kazan?"). Such a fact comes even from below the k
-        best, and the runtime copies it harder: the user's word outranks what the model believes."""
-        if not (p.doc_id or "").startswith(FACT_PREFIX):
+        question asks about, at least `FACT_REACH` of its terms ("Kazan Bormardru is a Peruvian bookbinder."
+        holds 52% of "What is Khanate of Kazan?"), and the words it capitalises as whole names. Such a fact
+        comes even from below the k best, and the runtime copies it harder: the user's word outranks what
+        the model believes."""
+        if not (p.doc_id or "").startswith(FACT_PREFIX) or not self._whole_names(split(p.text)):
             return False
         coverage, names = self.held(p)
         return coverage >= FACT_REACH and (not self.names or names == 1.0)
+
+    def _whole_names(self, tokens: list[Token]) -> bool:
+        """Whether a passage holds each capitalised word of the question it holds at all as a whole name:
+        somewhere not inside a longer name the question does not say ("Kazan Bormardru is a bookbinder"
+        is not about "What is Kazan?"; "The capital of New Zealand" is about New Zealand)."""
+        runs: list[list[str]] = []  # runs of capitalised words, leading function words ("The") left out
+        open_run = False
+        for t in tokens:
+            capital = t.kind == "word" and bool(_CASED.match(t.surface))
+            if capital and open_run:
+                runs[-1].append(_owner(t.key))
+            elif capital and t.key not in STOPWORDS:
+                runs.append([_owner(t.key)])
+                open_run = True
+                continue
+            open_run = open_run and capital
+        held = {k for run in runs for k in run} & self.cased
+        return all(any(k in run and set(run) <= self.words for run in runs) for k in held)
 
     def held(self, p: Passage) -> tuple[float, float]:
         """(coverage, names) of one passage, title included."""
@@ -176,6 +204,11 @@ class Asked:
         coverage = self._coverage(have)
         names = len(self.names & have) / len(self.names) if self.names else 0.0
         return coverage, names
+
+
+def _owner(key: str) -> str:
+    """A folded word without its possessive ending: "nimithgal's" is Nimithgal."""
+    return _POSSESSIVE.sub("", key)
 
 
 def _capitalised_inside(tokens: list[Token], i: int) -> bool:

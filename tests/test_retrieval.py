@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from graph_store import Snapshot, add_text_live, ingest_paths, publish, search
+from graph_store import Asked, Passage, Snapshot, add_text_live, ingest_paths, publish, search
 from graph_store.retrieval import FACT_REACH, fuse
 from tests.helpers import DATA
 
@@ -72,6 +72,22 @@ def test_a_live_fact_on_the_question_comes_beyond_k(people: Path, tmp_path: Path
     wide = {h.text: h for h in search(snap, QUESTION, 4, lexical_weight=1.0)}
     assert wide[off].coverage < FACT_REACH and not wide[off].stated  # ranked 4th: within 2k, yet not on it
     assert all(h.text != on for h in search(snap, QUESTION, 1, lexical_weight=1.0))  # beyond the 2k best
+
+
+def test_a_fact_is_on_a_name_only_where_it_says_the_whole_name(people: Path) -> None:
+    """A question "What is Kazan?" asks about Kazan, not the person in "Kazan Bormardru is a Peruvian bookbinder."
+    (seen live among a thousand invented facts): a fact holds a name the question asks only where the name
+    is not part of a longer one the question does not say; "New Zealand" and a possessive still count."""
+    snap = Snapshot.open(people / "snapshots")
+
+    def stated(question: str, fact: str) -> bool:
+        return Asked.of(snap, question).stated(Passage(0, None, "fact:0", None, fact, "en"))
+
+    assert not stated("What is Kazan?", "Kazan Bormardru is a Peruvian bookbinder from Drukavas.")
+    assert stated("What is Kazan?", "Kazan is a city on the Volga, and Bormardru was born there.")
+    assert stated("What is the capital of New Zealand?", "The capital of New Zealand is Lima.")
+    assert stated("What was Ythquel Nimithgal's job?", "Ythquel Nimithgal worked as a shipwright.")
+    assert not Asked.of(snap, "What is Kazan?").stated(Passage(0, None, "doc", None, "Kazan is a city.", "en"))
 
 
 def test_fusion_ranks_by_both_lists_and_rare_words() -> None:

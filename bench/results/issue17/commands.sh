@@ -39,3 +39,7 @@ overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --s
 # bookbinder", 52% of the question): edits_sequential_1000_reach05.json
 overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/edits_counterfactual_dev.json
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
+# stop 33, after the whole-name check of `stated` ("Kazan Bormardru is..." is not about "What is Kazan?"): the same
+# figures (counterfactual 1.0 all; sequential 1.0/0.986/1.0 live and after publish)
+overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/edits_counterfactual_dev.json
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
