@@ -32,7 +32,7 @@ def terms(text: str, lang: str | None = None) -> list[str]:
     """What BM25 counts: folded word and number keys less the function words of `lang`, stemmed in `lang`;
     a possessive counts as its owner ("Austen's" is "austen")."""
     drop = function_words(lang)
-    keys = (_owner(t.key) for t in split(text) if t.kind != "punct")
+    keys = (owner(t.key) for t in split(text) if t.kind != "punct")
     return stems([k for k in keys if k not in drop], lang)
 
 
@@ -46,7 +46,8 @@ def passage_text(title: str | None, text: str) -> str:
     return f"{title} {text}" if title else text
 
 
-def _owner(key: str) -> str:
+def owner(key: str) -> str:
+    """A folded word without its possessive ending: "austen's" is Austen."""
     return key[:-2] if len(key) > 3 and key[-2:] in ("'s", "’s") else key
 
 

@@ -22,7 +22,7 @@ from collections.abc import Collection
 import regex
 
 from .errors import NotFoundError
-from .lexical import passage_text, terms
+from .lexical import owner, passage_text, terms
 from .snapshot import Passage, PassageHit, Snapshot
 from .snapshot_format import FACT_PREFIX
 from .stopwords import STOPWORDS
@@ -59,7 +59,7 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
     """The k best passages for `text` (dense and lexical, fused), grouped by document, best document first.
 
     When the best passage is not its document's first, that opening passage comes too (k + 1 in all); so
-    does a fact a user stated that ranks within the 2k best and holds at least `FACT_REACH` of the question
+    does a fact a user stated that ranks within the 2k best and is on the question (`Asked.stated`)
     (it outranks older passages on its subject, which the question may match better: "Which city is the
     capital of Italy?" ranks Milan and both Italy passages above "The capital of Italy is Warsaw.").
     """
@@ -113,7 +113,6 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
 
 
 _CASED = regex.compile(r"\p{Lu}")
-_POSSESSIVE = regex.compile(r"['’]s$")
 # words that make what follows the assistant's own ("your name"): a topic of the chat, not of the graph
 _ADDRESSEE = {"en": frozenset({"your"})}
 _CASELESS = regex.compile(r"^[\p{L}\p{M}]+$")
@@ -130,10 +129,8 @@ class Asked:
         self.weights, self.names, self.lang = weights, names, lang
         self.total = sum(weights.values())
         tokens = tokens or []
-        self.words = {_owner(t.key) for t in tokens if t.kind != "punct"}  # every word of the question, folded
-        self.cased = {
-            _owner(t.key) for i, t in enumerate(tokens) if t.kind == "word" and _capitalised_inside(tokens, i)
-        }
+        self.words = {owner(t.key) for t in tokens if t.kind != "punct"}  # every word of the question, folded
+        self.cased = {owner(t.key) for i, t in enumerate(tokens) if t.kind == "word" and _capitalised_inside(tokens, i)}
 
     @classmethod
     def of(cls, snap: Snapshot, text: str) -> Asked:
@@ -187,14 +184,13 @@ class Asked:
         runs: list[list[str]] = []  # runs of capitalised words, leading function words ("The") left out
         open_run = False
         for t in tokens:
-            capital = t.kind == "word" and bool(_CASED.match(t.surface))
-            if capital and open_run:
-                runs[-1].append(_owner(t.key))
-            elif capital and t.key not in STOPWORDS:
-                runs.append([_owner(t.key)])
+            if t.kind != "word" or not _CASED.match(t.surface):
+                open_run = False
+            elif open_run:
+                runs[-1].append(owner(t.key))
+            elif t.key not in STOPWORDS:
+                runs.append([owner(t.key)])
                 open_run = True
-                continue
-            open_run = open_run and capital
         held = {k for run in runs for k in run} & self.cased
         return all(any(k in run and set(run) <= self.words for run in runs) for k in held)
 
@@ -204,11 +200,6 @@ class Asked:
         coverage = self._coverage(have)
         names = len(self.names & have) / len(self.names) if self.names else 0.0
         return coverage, names
-
-
-def _owner(key: str) -> str:
-    """A folded word without its possessive ending: "nimithgal's" is Nimithgal."""
-    return _POSSESSIVE.sub("", key)
 
 
 def _capitalised_inside(tokens: list[Token], i: int) -> bool:
