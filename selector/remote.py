@@ -1,24 +1,32 @@
 """The selector on a serving engine: an OpenAI-compatible completions server that returns top log-probs
-(llama.cpp's server, `python -m llama_cpp.server`, vLLM on GPUs), shared by many runtimes.
+(llama.cpp's `llama-server`, `python -m llama_cpp.server`, vLLM on GPUs), shared by many runtimes.
 
-A server answers "the top N next tokens and their log-probs", not the whole distribution. Each row the
-runtime asks for is one request (`max_tokens` 1, greedy, `logprobs` N) on the context so far, sent as text
-(the server tokenizes it again, with special tokens parsed). The rest of the vocabulary is scored by a
-floor: the probability mass the top N leave over, spread evenly over the other tokens, so a graph
-candidate outside the top N is still ranked below every candidate inside it and the graph's evidence
-decides among those. The trace names this in the model id (`…@http://host:port/v1:top20`: the server's top
-20, the rest floored).
+A server answers "the top N next tokens and their log-probs", not the whole distribution. The rest of the
+vocabulary is scored by a floor: the probability mass the top N leave over, spread evenly over the other
+tokens, so a graph candidate outside the top N is still ranked below every candidate inside it and the
+graph's evidence decides among those. The trace names this in the model id (`…@http://host:port/v1:top20`:
+the server's top 20, the rest floored).
 
-Top log-probs come back keyed by token text; they map back to ids through the local tokenizer (of the
-same model: `--model` names its GGUF or HF folder, default the bundled SmolLM2), the lowest id winning
-where two tokens decode alike. Nothing here is exact: the server may batch requests together or reuse
-cached prompts, so replay on this backend is checked like any other but is not promised bit-exact.
+Requests are greedy completions (`temperature` 0, `logprobs` N) on the context so far. Where the server takes
+token ids as the prompt (llama-server, vLLM; found by one request at connect), the context goes as the
+runtime's own ids, and the rows of a speculative copy come back from one request: the server streams its
+greedy continuation with each position's top N, and every row is kept while the server's own tokens are
+the copied ones. A row past the first difference conditions on other words, so the runtime closes the stream
+there (the server stops writing) and asks the rest again from that point. A server that takes only text
+(llama-cpp-python's) gets the context decoded and one request per row.
+
+Top log-probs come back with token ids (llama-server) or keyed by token text (the OpenAI format); text maps
+back to ids through the local tokenizer (of the same model: `--model` names its GGUF or HF folder, default the
+bundled SmolLM2), the lowest id winning where two tokens decode alike. Nothing here is exact: the server may
+batch requests together or reuse cached prompts, so replay on this backend is checked like any other but is
+not promised bit-exact.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +58,8 @@ class RemoteBackend:
     adapter_label: str | None = None
     path: Path | None = None
 
-    def __init__(self, url: str, tokenizer: Any, config: SelectorConfig | None = None) -> None:
+    def __init__(self, url: str, tokenizer: Any, config: SelectorConfig | None = None, transport: Any = None) -> None:
+        """`transport` (an httpx transport) stands in for the network in unit tests of this class alone."""
         import httpx
 
         cfg = config or SelectorConfig()
@@ -59,12 +68,13 @@ class RemoteBackend:
         self.tokenizer = tokenizer
         self.eos_ids = end_ids(tokenizer)
         self.vocab = len(tokenizer)
-        self._http = httpx.Client(base_url=self.url, timeout=cfg.remote_timeout)
+        self._http = httpx.Client(base_url=self.url, timeout=cfg.remote_timeout, transport=transport)
         self.served = self._served_model()
         self.max_context = cfg.context_length
         self.model_id = f"{Path(self.served).name}@{self.url}:top{self.top_n}"  # top N, the rest floored
         self.checksum = hashlib.sha256(f"remote\n{self.url}\n{self.served}\n{self.top_n}".encode()).hexdigest()
         self._piece_id = self._pieces()
+        self.token_prompts = self._takes_ids()
         self.requests = 0  # completions requested (the bench divides its time by them)
 
     @classmethod
@@ -104,25 +114,99 @@ class RemoteBackend:
                 out.setdefault(text, tid)
         return out
 
-    def _row(self, ids: list[int]) -> np.ndarray:
-        """log P(next | ids): the server's top N, the rest at the floor of the mass they leave."""
+    def _takes_ids(self) -> bool:
+        """Whether the server reads a prompt of token ids (llama-server and vLLM do; llama-cpp-python's does not)."""
+        import httpx
+
+        body = {"model": self.served, "prompt": sorted(self.eos_ids)[:1] or [0], "max_tokens": 1}
+        try:
+            return self._http.post("/completions", json=body).status_code < 400
+        except httpx.HTTPError as exc:
+            raise SelectorUnavailable(f"remote selector {self.url}: {type(exc).__name__}: {exc}") from None
+
+    def _complete(self, ids: list[int], max_tokens: int) -> Iterator[tuple[int | None, np.ndarray]]:
+        """One greedy completion: per written position, the token the server wrote (its id, where it says) and
+        log P(next | context so far): the server's top N, the rest at the floor of the mass they leave. More
+        than one position streams, so a caller that stops reading (the server left the copy) ends the request
+        and the server stops writing."""
         body = {
             "model": self.served,
-            "prompt": self.tokenizer.decode(ids),
-            "max_tokens": 1,
+            "prompt": ids if self.token_prompts else self.tokenizer.decode(ids),
+            "max_tokens": max_tokens,
             "temperature": 0.0,
             "logprobs": self.top_n,
         }
-        choice = self._post("/completions", body)["choices"][0]
         self.requests += 1
-        top = ((choice.get("logprobs") or {}).get("top_logprobs") or [None])[0] or {}
-        known = {self._piece_id[t]: float(lp) for t, lp in top.items() if t in self._piece_id}
-        if not known:
+        if max_tokens == 1:
+            positions = self._positions(self._post("/completions", body))
+        else:
+            positions = (pos for chunk in self._events("/completions", body) for pos in self._positions(chunk))
+        first = True
+        for tid, known in positions:
+            if first and not known:
+                raise SelectorUnavailable(f"remote selector {self.url} returned no log-probs (does it serve them?)")
+            first = False
+            yield tid, self._floored(known)
+        if first:
             raise SelectorUnavailable(f"remote selector {self.url} returned no log-probs (does it serve them?)")
+
+    def _events(self, path: str, body: dict) -> Iterator[dict]:
+        """The chunks of a streamed completion (server-sent events), until `[DONE]` or the caller stops."""
+        import httpx
+
+        try:
+            with self._http.stream("POST", path, json={**body, "stream": True}) as reply:
+                if reply.status_code >= 400:
+                    text = reply.read().decode(errors="replace")
+                    raise SelectorUnavailable(
+                        f"remote selector {self.url}{path}: HTTP {reply.status_code}: {text[:300]}"
+                    )
+                for line in reply.iter_lines():
+                    if not line.startswith("data:") or (data := line[5:].strip()) == "[DONE]":
+                        continue
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError:
+                        raise SelectorUnavailable(f"remote selector {self.url}{path}: not JSON: {data[:200]}") from None
+                    if "error" in chunk:
+                        raise SelectorUnavailable(f"remote selector {self.url}{path}: {chunk['error']}")
+                    yield chunk
+        except httpx.HTTPError as exc:
+            raise SelectorUnavailable(f"remote selector {self.url}: {type(exc).__name__}: {exc}") from None
+
+    def _positions(self, reply: dict) -> list[tuple[int | None, dict[int, float]]]:
+        """Each position's written token and top log-probs, from either format: llama-server's (ids with
+        every token) or the OpenAI one (top log-probs keyed by token text)."""
+        logprobs = ((reply.get("choices") or [{}])[0].get("logprobs")) or {}
+        if logprobs.get("content"):
+            return [
+                (p.get("id"), {int(t["id"]): float(t["logprob"]) for t in p.get("top_logprobs") or []})
+                for p in logprobs["content"]
+            ]
+        return [
+            (None, {self._piece_id[t]: float(lp) for t, lp in (top or {}).items() if t in self._piece_id})
+            for top in logprobs.get("top_logprobs") or []
+        ]
+
+    def _floored(self, known: dict[int, float]) -> np.ndarray:
         left = max(1.0 - float(np.exp(list(known.values())).sum()), 1e-9)
         row = np.full(self.vocab, np.log(left / max(self.vocab - len(known), 1)), dtype=np.float32)
         row[list(known)] = list(known.values())
         return row
+
+    def _rows(self, base: list[int], ids: list[int], wanted: list[int]) -> dict[int, np.ndarray]:
+        """The rows after `base + ids[: j + 1]` for each wanted j. With id prompts, a request asks from the first
+        missing row for as many positions as remain, and keeps each row while the server wrote `ids` so far."""
+        got: dict[int, np.ndarray] = {}
+        while missing := [j for j in wanted if j not in got]:
+            start = missing[0]
+            span = missing[-1] - start + 1 if self.token_prompts else 1
+            with contextlib.closing(self._complete(base + ids[: start + 1], span)) as written:
+                for i, (tid, row) in enumerate(written):
+                    got[start + i] = row
+                    if tid is None or start + i + 1 >= len(ids) or tid != ids[start + i + 1]:
+                        break  # closing the stream: the server stops writing
+        return {j: got[j] for j in wanted}
 
     @contextlib.contextmanager
     def base_only(self) -> Iterator[None]:
@@ -133,16 +217,16 @@ class RemoteBackend:
 
     def start(self, ids: list[int]) -> Session:
         check_prompt(ids, self.max_context)
-        return Session(list(ids), self._row(list(ids)))
+        return Session(list(ids), next(self._complete(list(ids), 1))[1])
 
     def feed(self, session: Session, ids: list[int], keep: list[int] | None = None) -> np.ndarray:
-        """One request per kept row (the server keeps the shared prefix in its own cache)."""
+        """The kept rows, from as few requests as the server's greedy words allow (it keeps the shared prefix in
+        its own cache)."""
         if not ids:
             raise SelectorError("nothing to feed")
         check_prompt(session.ids + ids, self.max_context)
-        rows = list(range(len(ids))) if keep is None else list(keep)
-        base = list(session.ids)
-        out = np.stack([self._row(base + ids[: j + 1]) for j in rows])
+        wanted = list(range(len(ids))) if keep is None else list(keep)
+        out = np.stack(list(self._rows(list(session.ids), list(ids), wanted).values()))
         session.ids.extend(ids)
         session.logprobs = out[-1]
         return out
@@ -157,7 +241,7 @@ class RemoteBackend:
         """The server's own greedy completion (one request), re-tokenized locally."""
         body = {
             "model": self.served,
-            "prompt": self.tokenizer.decode(ids),
+            "prompt": ids if self.token_prompts else self.tokenizer.decode(ids),
             "max_tokens": max_new_tokens,
             "temperature": 0.0,
         }
