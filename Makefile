@@ -9,7 +9,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # llama-cpp-python compiles llama.cpp at install (about 10 minutes on 2 cores, once: pip caches the wheel)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean llama-server
 
 setup: $(STAMP)
 
@@ -45,6 +45,23 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest -q
+
+# llama.cpp's C++ server, for the remote selector (`--selector-url`) and its real-server test (skipped without
+# it): built from the source of the llama-cpp-python the venv pins, so the same llama.cpp as the llamacpp
+# backend; about 6 minutes on 2 cores. Run it as $(LLAMA_SERVER).
+LLAMA_CPP_PY := $(shell sed -n 's/.*"llama-cpp-python\[server\]==\([0-9.]*\)".*/\1/p' pyproject.toml)
+LLAMA_SERVER := $(VENV)/llama.cpp/bin/llama-server
+llama-server: $(LLAMA_SERVER)
+$(LLAMA_SERVER): | $(STAMP)
+	rm -rf $(VENV)/llama.cpp-src && mkdir -p $(VENV)/llama.cpp-src
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+	  -d $(VENV)/llama.cpp-src llama-cpp-python==$(LLAMA_CPP_PY)
+	tar xzf $(VENV)/llama.cpp-src/llama_cpp_python-$(LLAMA_CPP_PY).tar.gz -C $(VENV)/llama.cpp-src
+	cmake -S $(VENV)/llama.cpp-src/llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp -B $(VENV)/llama.cpp \
+	  -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+	  -DLLAMA_BUILD_EXAMPLES=OFF >/dev/null
+	cmake --build $(VENV)/llama.cpp --target llama-server
+	rm -rf $(VENV)/llama.cpp-src
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

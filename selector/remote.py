@@ -12,14 +12,16 @@ token ids as the prompt (llama-server, vLLM; found by one request at connect), t
 runtime's own ids, and the rows of a speculative copy come back from one request: the server streams its
 greedy continuation with each position's top N, and every row is kept while the server's own tokens are
 the copied ones. A row past the first difference conditions on other words, so the runtime closes the stream
-there (the server stops writing) and asks the rest again from that point. A server that takes only text
-(llama-cpp-python's) gets the context decoded and one request per row.
+there (the server stops writing) and asks the rest again from that point. The server is kept from writing a
+token that is only part of a character (a bias on those tokens; the reported log-probs are the model's own),
+since llama-server reports no position for one. A server that takes only text (llama-cpp-python's) gets the
+context decoded and one request per row.
 
-Top log-probs come back with token ids (llama-server) or keyed by token text (the OpenAI format); text maps
-back to ids through the local tokenizer (of the same model: `--model` names its GGUF or HF folder, default the
-bundled SmolLM2), the lowest id winning where two tokens decode alike. Nothing here is exact: the server may
-batch requests together or reuse cached prompts, so replay on this backend is checked like any other but is
-not promised bit-exact.
+Top log-probs come back with token ids (llama-server) or keyed by token text (the OpenAI format, with the
+written tokens as text too); text maps back to ids through the local tokenizer (of the same model: `--model`
+names its GGUF or HF folder, default the bundled SmolLM2), the lowest id winning where two tokens decode alike.
+Nothing here is exact: the server may batch requests together or reuse cached prompts, so replay on this
+backend is checked like any other but is not promised bit-exact.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +39,9 @@ from .config import SelectorConfig
 from .errors import ModelLoadError, SelectorError, SelectorUnavailable
 from .interface import Session, chat_prompt_ids, check_prompt, end_ids
 from .llamacpp import GGUFTokenizer, gguf_path, open_llama
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def local_tokenizer(model: str | Path | None) -> Any:
@@ -58,7 +63,13 @@ class RemoteBackend:
     adapter_label: str | None = None
     path: Path | None = None
 
-    def __init__(self, url: str, tokenizer: Any, config: SelectorConfig | None = None, transport: Any = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        tokenizer: Any,
+        config: SelectorConfig | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         """`transport` (an httpx transport) stands in for the network in unit tests of this class alone."""
         import httpx
 
@@ -73,7 +84,7 @@ class RemoteBackend:
         self.max_context = cfg.context_length
         self.model_id = f"{Path(self.served).name}@{self.url}:top{self.top_n}"  # top N, the rest floored
         self.checksum = hashlib.sha256(f"remote\n{self.url}\n{self.served}\n{self.top_n}".encode()).hexdigest()
-        self._piece_id = self._pieces()
+        self._piece_id, self._partial = self._pieces()
         self.token_prompts = self._takes_ids()
         self.requests = 0  # completions requested (the bench divides its time by them)
 
@@ -88,16 +99,25 @@ class RemoteBackend:
             raise SelectorError("the remote backend needs selector_url (the server's base URL, e.g. …/v1)")
         return cls(cfg.selector_url, local_tokenizer(model), cfg)
 
-    def _post(self, path: str, body: dict | None = None) -> dict:
+    def _unavailable(self, exc: Exception, path: str = "") -> SelectorUnavailable:
+        return SelectorUnavailable(f"remote selector {self.url}{path}: {type(exc).__name__}: {exc}")
+
+    def _post(self, path: str, body: dict | None = None, refusable: bool = False) -> dict | None:
+        """One request; `refusable`: a reply saying the request's form was refused (400, 422, or the 500 that
+        llama-cpp-python's server gives for a failed validation) returns None."""
         import httpx
 
         try:
             reply = self._http.post(path, json=body) if body is not None else self._http.get(path)
-        except httpx.HTTPError as exc:
-            raise SelectorUnavailable(f"remote selector {self.url}: {type(exc).__name__}: {exc}") from None
-        if reply.status_code >= 400:
-            raise SelectorUnavailable(f"remote selector {self.url}{path}: HTTP {reply.status_code}: {reply.text[:300]}")
-        return reply.json()
+            if refusable and reply.status_code in (400, 422, 500):
+                return None
+            if reply.status_code >= 400:
+                raise SelectorUnavailable(
+                    f"remote selector {self.url}{path}: HTTP {reply.status_code}: {reply.text[:300]}"
+                )
+            return reply.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise self._unavailable(exc, path) from None
 
     def _served_model(self) -> str:
         data = self._post("/models").get("data") or []
@@ -105,24 +125,29 @@ class RemoteBackend:
             raise SelectorUnavailable(f"remote selector {self.url} serves no model")
         return str(data[0]["id"])
 
-    def _pieces(self) -> dict[str, int]:
-        """Token text → id, as the server spells tokens in its top log-probs (lowest id on a tie)."""
+    def _pieces(self) -> tuple[dict[str, int], dict[str, float]]:
+        """Token text → id, as the server spells tokens in its top log-probs (lowest id on a tie); and the
+        bias that keeps the server from writing a token that is not whole UTF-8 on its own (a piece of a
+        character): llama-server neither streams such a token nor reports its position, so the next
+        position would be taken for it. Top log-probs are the model's, before any bias, so rows keep them."""
         out: dict[str, int] = {}
+        partial: dict[str, float] = {}
         for tid in range(self.vocab):
             text = self.tokenizer.decode([tid])
-            if text and "\ufffd" not in text:
+            if "\ufffd" in text:
+                partial[str(tid)] = -100.0
+            elif text:
                 out.setdefault(text, tid)
-        return out
+        return out, partial
 
     def _takes_ids(self) -> bool:
-        """Whether the server reads a prompt of token ids (llama-server and vLLM do; llama-cpp-python's does not)."""
-        import httpx
-
+        """Whether the server reads a prompt of token ids (llama-server and vLLM do; llama-cpp-python's refuses
+        it). A busy, missing or guarded server (429, 503, 404, 401) is an error, not taken for a text-only one."""
         body = {"model": self.served, "prompt": sorted(self.eos_ids)[:1] or [0], "max_tokens": 1}
-        try:
-            return self._http.post("/completions", json=body).status_code < 400
-        except httpx.HTTPError as exc:
-            raise SelectorUnavailable(f"remote selector {self.url}: {type(exc).__name__}: {exc}") from None
+        return self._post("/completions", body, refusable=True) is not None
+
+    def _prompt(self, ids: list[int]) -> list[int] | str:
+        return ids if self.token_prompts else self.tokenizer.decode(ids)
 
     def _complete(self, ids: list[int], max_tokens: int) -> Iterator[tuple[int | None, np.ndarray]]:
         """One greedy completion: per written position, the token the server wrote (its id, where it says) and
@@ -131,23 +156,26 @@ class RemoteBackend:
         and the server stops writing."""
         body = {
             "model": self.served,
-            "prompt": ids if self.token_prompts else self.tokenizer.decode(ids),
+            "prompt": self._prompt(ids),
             "max_tokens": max_tokens,
             "temperature": 0.0,
             "logprobs": self.top_n,
         }
+        if self.token_prompts:
+            body["logit_bias"] = self._partial
         self.requests += 1
+        written = 0
         if max_tokens == 1:
-            positions = self._positions(self._post("/completions", body))
+            for position in self._positions(self._post("/completions", body)):
+                written += 1
+                yield position
         else:
-            positions = (pos for chunk in self._events("/completions", body) for pos in self._positions(chunk))
-        first = True
-        for tid, known in positions:
-            if first and not known:
-                raise SelectorUnavailable(f"remote selector {self.url} returned no log-probs (does it serve them?)")
-            first = False
-            yield tid, self._floored(known)
-        if first:
+            with contextlib.closing(self._events("/completions", body)) as chunks:
+                for chunk in chunks:
+                    for position in self._positions(chunk):
+                        written += 1
+                        yield position
+        if not written:
             raise SelectorUnavailable(f"remote selector {self.url} returned no log-probs (does it serve them?)")
 
     def _events(self, path: str, body: dict) -> Iterator[dict]:
@@ -162,33 +190,43 @@ class RemoteBackend:
                         f"remote selector {self.url}{path}: HTTP {reply.status_code}: {text[:300]}"
                     )
                 for line in reply.iter_lines():
-                    if not line.startswith("data:") or (data := line[5:].strip()) == "[DONE]":
-                        continue
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError:
-                        raise SelectorUnavailable(f"remote selector {self.url}{path}: not JSON: {data[:200]}") from None
-                    if "error" in chunk:
-                        raise SelectorUnavailable(f"remote selector {self.url}{path}: {chunk['error']}")
-                    yield chunk
-        except httpx.HTTPError as exc:
-            raise SelectorUnavailable(f"remote selector {self.url}: {type(exc).__name__}: {exc}") from None
+                    if line.startswith("data:") and (data := line[5:].strip()) != "[DONE]":
+                        yield json.loads(data)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise self._unavailable(exc, path) from None
 
-    def _positions(self, reply: dict) -> list[tuple[int | None, dict[int, float]]]:
-        """Each position's written token and top log-probs, from either format: llama-server's (ids with
-        every token) or the OpenAI one (top log-probs keyed by token text)."""
-        logprobs = ((reply.get("choices") or [{}])[0].get("logprobs")) or {}
-        if logprobs.get("content"):
-            return [
-                (p.get("id"), {int(t["id"]): float(t["logprob"]) for t in p.get("top_logprobs") or []})
-                for p in logprobs["content"]
-            ]
-        return [
-            (None, {self._piece_id[t]: float(lp) for t, lp in (top or {}).items() if t in self._piece_id})
-            for top in logprobs.get("top_logprobs") or []
-        ]
+    def _positions(self, reply: dict) -> list[tuple[int | None, np.ndarray]]:
+        """Each position's written token and its row, from either format: llama-server's (ids with every
+        token) or the OpenAI one (the written tokens and the top log-probs as text, mapped to ids)."""
+        try:
+            if "error" in reply:
+                raise SelectorUnavailable(f"remote selector {self.url}: {reply['error']}")
+            logprobs = (reply["choices"][0].get("logprobs")) or {}
+            if logprobs.get("content"):
+                tops = [
+                    (int(p["id"]), {int(t["id"]): float(t["logprob"]) for t in p.get("top_logprobs") or []})
+                    for p in logprobs["content"]
+                ]
+            else:
+                texts = logprobs.get("tokens") or []
+                tops = [
+                    (
+                        self._piece_id.get(texts[i]) if i < len(texts) else None,
+                        {self._piece_id[t]: float(lp) for t, lp in (top or {}).items() if t in self._piece_id},
+                    )
+                    for i, top in enumerate(logprobs.get("top_logprobs") or [])
+                ]
+            if any(not known or not all(0 <= t < self.vocab for t in known) for _, known in tops):
+                raise ValueError("a position without log-probs, or with ids beyond the local tokenizer's vocabulary")
+            return [(tid, self._floored(known)) for tid, known in tops]
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise SelectorUnavailable(
+                f"remote selector {self.url} sent log-probs this backend cannot read (is --model its tokenizer?): {exc}"
+            ) from None
 
     def _floored(self, known: dict[int, float]) -> np.ndarray:
+        """The whole row from the top N: the mass they leave, spread evenly over the rest, ranks a candidate
+        outside them below every one inside and keeps the row a distribution."""
         left = max(1.0 - float(np.exp(list(known.values())).sum()), 1e-9)
         row = np.full(self.vocab, np.log(left / max(self.vocab - len(known), 1)), dtype=np.float32)
         row[list(known)] = list(known.values())
@@ -197,6 +235,8 @@ class RemoteBackend:
     def _rows(self, base: list[int], ids: list[int], wanted: list[int]) -> dict[int, np.ndarray]:
         """The rows after `base + ids[: j + 1]` for each wanted j. With id prompts, a request asks from the first
         missing row for as many positions as remain, and keeps each row while the server wrote `ids` so far."""
+        if wanted != sorted(set(wanted)) or not 0 <= wanted[0] <= wanted[-1] < len(ids):
+            raise SelectorError(f"keep must ascend within the {len(ids)} fed tokens, got {wanted}")
         got: dict[int, np.ndarray] = {}
         while missing := [j for j in wanted if j not in got]:
             start = missing[0]
@@ -241,7 +281,7 @@ class RemoteBackend:
         """The server's own greedy completion (one request), re-tokenized locally."""
         body = {
             "model": self.served,
-            "prompt": ids if self.token_prompts else self.tokenizer.decode(ids),
+            "prompt": self._prompt(ids),
             "max_tokens": max_new_tokens,
             "temperature": 0.0,
         }

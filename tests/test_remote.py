@@ -1,5 +1,8 @@
-"""The selector behind a real OpenAI-compatible server: llama-cpp-python's server on localhost, serving the
-bundled GGUF (no mock). Answers come back through it with traces, and every written word is a candidate."""
+"""The selector behind a real OpenAI-compatible server on localhost, serving the bundled GGUF (no mock):
+llama-cpp-python's server (installed with the project; text prompts, one request per row) and llama.cpp's C++
+llama-server where `make llama-server` has built it (token-id prompts, a copy's rows from one streamed request;
+skipped otherwise).
+Answers come back through each with traces, and every written word is a candidate."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import pytest
 from graph_store import Snapshot
 from overlay import Runtime, RuntimeConfig, TraceStore
 from selector import SelectorConfig, SelectorUnavailable, find_gguf, load_backend
+from selector.llamacpp import amx_guarded
 from tests.test_runtime import assert_only_proposed
 
 
@@ -26,12 +30,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+LLAMA_SERVER = Path(sys.executable).parent.parent / "llama.cpp" / "bin" / "llama-server"  # `make llama-server`
+
+
+@pytest.fixture(scope="module", params=["llama_cpp.server", "llama-server"])
+def server_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path_factory.mktemp("llama_server") / "server.log").open("w")
-    cmd = [sys.executable, "-m", "selector.llamacpp_server", "--model", str(find_gguf()), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--n_threads", "1", "--n_ctx", "4096", "--verbose", "False"]
+    if request.param == "llama_cpp.server":
+        cmd = [sys.executable, "-m", "selector.llamacpp_server", "--model", str(find_gguf()), "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--n_threads", "1", "--n_ctx", "4096", "--verbose", "False"]
+    else:
+        if not LLAMA_SERVER.exists():
+            pytest.skip(f"llama.cpp's llama-server is not built ({LLAMA_SERVER}): make llama-server")
+        cmd = [str(LLAMA_SERVER), "-m", str(find_gguf()), "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["-t", "1", "-c", "4096", "-np", "1"] + (["--no-repack"] if amx_guarded() else [])  # as in-process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -57,7 +70,8 @@ def remote(server_url: str):
     return load_backend(config=SelectorConfig(backend="remote", selector_url=server_url))
 
 
-def test_rows_are_the_servers_top_n_with_a_floor(remote, backend) -> None:
+def test_rows_are_the_servers_top_n_with_a_floor(remote, backend, request: pytest.FixtureRequest) -> None:
+    assert remote.token_prompts == (request.node.callspec.params["server_url"] == "llama-server")
     ids = remote.prompt_ids("What is the capital of France?", chat=True)
     assert ids == backend.prompt_ids("What is the capital of France?", chat=True)
     row = remote.start(ids).logprobs
@@ -75,7 +89,11 @@ def test_answers_come_back_through_the_server_with_traces(remote, small_home: Pa
     before = remote.requests
     answer = rt.answer("What is a volcano?", RuntimeConfig(max_words=8))
     assert_only_proposed(rt, answer)
-    assert answer.text.strip() and remote.requests - before >= len(answer.steps) - 1
+    assert answer.text.strip()
+    if remote.token_prompts:  # llama-server: a copied run of words comes back in one request
+        assert remote.requests - before < len(answer.steps)
+    else:  # text only: a request per row
+        assert remote.requests - before >= len(answer.steps) - 1
     store.save(answer)
     trace = store.get(answer.id)
     assert trace["model_id"] == f"SmolLM2-135M-Instruct.Q4_1.gguf@{remote.url}:top20"
