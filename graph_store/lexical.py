@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .language import detect, function_words, stems
+from .stopwords import REQUEST_WORDS
 from .text import split
 
 FOLDER = "lexical"  # inside a snapshot version
@@ -31,7 +32,16 @@ K1, B = 1.5, 0.75  # bm25s' defaults (method "lucene"), restated here for scorin
 def terms(text: str, lang: str | None = None) -> list[str]:
     """What BM25 counts: folded word and number keys less the function words of `lang`, stemmed in `lang`;
     a possessive counts as its owner ("Austen's" is "austen")."""
-    drop = function_words(lang)
+    return _kept(text, lang, function_words(lang))
+
+
+def question_terms(text: str, lang: str | None = None) -> list[str]:
+    """A question's terms: `terms` less the words that phrase the request ("tell", "briefly", "describe":
+    `REQUEST_WORDS`), so "Tell me about Balloon." asks about what "What is Balloon?" asks about."""
+    return _kept(text, lang, function_words(lang) | REQUEST_WORDS)
+
+
+def _kept(text: str, lang: str | None, drop: frozenset[str]) -> list[str]:
     keys = (owner(t.key) for t in split(text) if t.kind != "punct")
     return stems([k for k in keys if k not in drop], lang)
 
@@ -110,7 +120,7 @@ class LexicalIndex:
 
     def query_terms(self, text: str) -> list[str]:
         """A question's terms, in its language as told among the index's."""
-        return terms(text, self.language(text))
+        return question_terms(text, self.language(text))
 
     def idf(self, term: str) -> float:
         """Lucene's idf with the published statistics; a term the snapshot never saw is as rare as can be."""

@@ -22,7 +22,7 @@ from collections.abc import Collection
 import regex
 
 from .errors import NotFoundError
-from .lexical import owner, passage_text, terms
+from .lexical import owner, passage_text, question_terms, terms
 from .snapshot import Passage, PassageHit, Snapshot
 from .snapshot_format import FACT_PREFIX
 from .stopwords import STOPWORDS
@@ -137,15 +137,15 @@ class Asked:
         index = snap.lexical_index()
         lang = index.language(text) if index is not None else None
         tokens = split(text)
-        keys = set(terms(text, lang)) - _owned(tokens, lang)
-        if not set(terms(" ".join(t.surface for t in tokens if t.kind == "word"), lang)):
+        keys = set(question_terms(text, lang)) - _owned(tokens, lang)
+        if not set(question_terms(" ".join(t.surface for t in tokens if t.kind == "word"), lang)):
             keys = set()  # only numbers: "2+2" asks about no topic
         weights = {k: index.idf(k) if index is not None else 1.0 for k in keys}
         names = set()
         for i, tok in enumerate(tokens):
             caseless = tok.surface.lower() == tok.surface.upper() and bool(_CASELESS.match(tok.surface))
             if tok.kind == "word" and (_capitalised_inside(tokens, i) or caseless):
-                names.update(k for k in terms(tok.surface, lang) if index is None or index.rare(k))
+                names.update(k for k in question_terms(tok.surface, lang) if index is None or index.rare(k))
         return cls(weights, names & keys, lang, tokens)
 
     def defined_by(self, first: Passage, best: Passage) -> bool:

@@ -26,3 +26,17 @@ STOPWORDS = frozenset(
     которая которое которые которых которой также очень чему кого ком весь вся всё свой своя своё свои
     """.split()
 )
+
+# Words that phrase a request rather than name its topic ("Tell me about X.", "Briefly, what is X?", "Give me
+# a short description of X.", "What do you know about X?", "Расскажи про X."): left out of a question's
+# terms (`lexical.question_terms`), so they neither lower the share of it that a passage on X holds (and with
+# it the graph's trust) nor find passages by themselves. Passages keep them: only questions leave them out.
+REQUEST_WORDS = frozenset(
+    """
+    tell explain explaining explanation describe describing description briefly brief short shortly quick
+    quickly summary summarise summarize overview define definition know please kindly give sentence sentences
+    paragraph word words answer reply respond fact facts interesting mean simply
+    расскажи расскажите объясни объясните опиши опишите кратко коротко вкратце знаешь знаете скажи скажите
+    пожалуйста такое
+    """.split()
+)

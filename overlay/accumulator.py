@@ -114,14 +114,17 @@ class Accumulator:
         self.asked = asked_words(self.lex.word_id, prompt)
         for node in self.asked:
             self._activate(node, 1.0, "prompt")
+        question = Asked.of(self.snap, prompt) if hits or drafted else None
         for surface in drafted or ():
             node = self.lex.word_id(surface)
             if node is not None:
                 self._activate(node, 1.0, "draft")
-                if node not in self.asked:  # what the LLM adds to the prompt's words: the items, the translation
+                # what the LLM adds to the prompt's words: the items, the translation; not a question word in
+                # another form ("color" drafted for "Give me two primary colors." is no item)
+                if node not in self.asked and not question.echoes(surface, question.lang):
                     self.drafted[node] = 1.0
                     self.drafted_any = True
-        asked = Asked.of(self.snap, prompt) if hits else None
+        asked = question if hits else None
         most_names = max((getattr(h, "names", 0.0) for h in hits), default=0.0)
         split_hits = []
         for hit in hits:

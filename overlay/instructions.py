@@ -26,6 +26,9 @@ _ONE_SENTENCE = re.compile(
     r"|\bkeep\s+it\s+(?:short|brief)\b",
     re.I,
 )
+_TWO_SENTENCES = re.compile(
+    r"\b(?:in|with|using)\s+(?:a\s+sentence\s+or\s+two|(?:one\s+or\s+)?(?:two|2)\s+sentences)\b", re.I
+)
 _NUMBER = r"(?:two|three|four|five|six|seven|eight|nine|ten|\d+|a\s+few|several|some|any)"
 _LIST = re.compile(
     rf"^\s*(?:(?:can|could|would)\s+you\s+|please\s+)?(?:list|enumerate)\b"
@@ -63,6 +66,8 @@ def limits(question: str) -> Limits:
     """The form a question asks for (none: the configured `max_words` alone)."""
     if _ONE_WORD.search(question) or _YES_NO.search(question):
         return Limits(SHORT_WORDS, 1, "short")
+    if _TWO_SENTENCES.search(question):
+        return Limits(None, 2, "sentence")
     if _ONE_SENTENCE.search(question):
         return Limits(None, 1, "sentence")
     if _TRANSLATE.search(question):

@@ -90,6 +90,30 @@ def test_a_fact_is_on_a_name_only_where_it_says_the_whole_name(people: Path) -> 
     assert not Asked.of(snap, "What is Kazan?").stated(Passage(0, None, "doc", None, "Kazan is a city.", "en"))
 
 
+def test_the_words_of_a_request_are_not_what_it_asks_about(people: Path) -> None:
+    """ "Tell me about X." asks about what "Who is X?" asks about: the request's own words ("tell",
+    "briefly", "describe", "sentence") are in no passage on X, and counted as asked they put its passage
+    below the graph's trust (0.53 of "Tell me about Balloon." held by the Balloon article's lead)."""
+    snap = Snapshot.open(people / "snapshots")
+    name = "Ithquel Ythdordor"
+    plain = Asked.of(snap, f"Who is {name}?")
+    assert plain.weights and plain.names
+    for question in (
+        f"Tell me about {name}.",
+        f"Briefly, who is {name}?",
+        f"Give me a short description of {name}.",
+        f"What do you know about {name}?",
+        f"Describe {name} in a sentence or two.",
+        f"Can you explain who {name} is?",
+    ):
+        asked = Asked.of(snap, question)
+        assert (asked.weights, asked.names) == (plain.weights, plain.names), question
+        best = search(snap, question, 2, lexical_weight=1.0)[0]
+        assert best.title == "Harbour towns" and best.coverage == 1.0, question
+    assert snap.lexical_index().query_terms("Please tell me briefly about grass.") == ["grass"]
+    assert Asked.of(snap, "Explain 2+2.").weights == {}  # numbers alone still ask about no topic
+
+
 def test_fusion_ranks_by_both_lists_and_rare_words() -> None:
     dense = [(0.9, 1), (0.8, 2), (0.7, 3), (0.6, 4)]
     lexical = [(5.0, 4), (1.0, 2)]

@@ -13,12 +13,12 @@ overlay eval edits $E/edits_dev.jsonl --half second --details --json         > $
 overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json
 for i in 1 2 3; do overlay bench speed --n 10 --json > /tmp/speed$i.json; done  # median ratio in $R/speed.json
 # stop 26 (lists, translations, cut-short words, quotes), whole files, halves computed from --details:
-overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json  # stop 35 final: 0.652 as before, list 1.0, define 1.0, format 0.5 (LLM 0.333)
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
 # stop 27 (titles named by the question come first, answers that echo the sentence asked about go on in it,
 # lists drafted by the LLM, the draft part): the dev workspace republished (titles.json), whole files:
 overlay graph publish
-overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json  # stop 35 final: 0.652 as before, list 1.0, define 1.0, format 0.5 (LLM 0.333)
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
 overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # stop 27, 8f13dbd code (ms_per_pos not a speed figure: a test ran beside it)
 # stop 28 (restated openings go on in the passage named, echoes bind no document, anchored copies ungated,
@@ -28,16 +28,16 @@ overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_
 # stop 29 (84d0566: the longest run of the question's words in order earns a retrieval share, words cut short by
 # the summed probability of going on, passages missing a name never copied, inflected echoes), same workspace:
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
-overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json  # stop 35 final: 0.652 as before, list 1.0, define 1.0, format 0.5 (LLM 0.333)
 overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # stop 29, 84d0566
 # stop 30 (7390036, prompt mix again on d3ea0df, identical: clitics join after an apostrophe, "your X" asks the assistant, lone letters cut together),
 # the dev workspace rebuilt on a new machine with the lines at the top, whole files:
-overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json  # stop 35 final: 0.652 as before, list 1.0, define 1.0, format 0.5 (LLM 0.333)
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
 # final code of stop 30 (e72415d): both re-run, identical answer for answer
 # stop 31 (e71cf8a: a copy is scored as its passage writes it, "the Organization of…"; no lone letter as a safe fallback), whole files:
 overlay eval recall $E/recall_dev.jsonl --details --json    > $R/recall_dev_all.json
-overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json  # stop 35 final: 0.652 as before, list 1.0, define 1.0, format 0.5 (LLM 0.333)
 overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json      > $R/nextword_dev.json  # stop 31, e71cf8a (80bc601 in the same workspace: 0.400)
 for i in 1 2 3; do overlay bench speed --n 20 --json > bench/results/issue15/speed_s31_run$i.json; done  # stop 31, 2c0ffda, nothing else running
 # stop 32 (a series never repeats an item: scoring.repeated_items), whole files, nothing else running:
@@ -52,3 +52,11 @@ overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --details --json
 # details with overlay.evaluate.half (dev: 1.0/1.0 both halves; varied second half paraphrase 0.933, 14 of 15):
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --details --json > $R/edits_dev_and_varied.json
 overlay eval prompts $E/promptmix_dev.jsonl --details --json                         > $R/promptmix_dev_all.json  # identical
+# stop 35: the dev recall questions rephrased (six other request shapes, parentheses dropped from titles), a
+# check of phrasing that the held-out twins may use; the file is made from the dev file by:
+#   python3 -c 'import json,re;S=["Tell me about {t}.","Briefly, what is {t}?","Can you explain what {t} is?","Give me a short description of {t}.","What do you know about {t}?","Describe {t} in a sentence or two."];[print(json.dumps({**d,"question":S[i%6].format(t=re.sub(r"\s*\(.*?\)","",d["title"]))})) for i,d in enumerate(map(json.loads,open("../shared/eval/recall_dev.jsonl")))]' > $R/recall_rephrased.jsonl
+overlay eval recall $R/recall_rephrased.jsonl --details --json > $R/recall_rephrased_before.json  # e51890a: 0.569 / 0.472 (RAG 0.708 / 0.569)
+overlay eval recall $R/recall_rephrased.jsonl --details --json > $R/recall_rephrased.json         # request words left out: 0.750 / 0.708
+overlay eval recall $E/recall_dev.jsonl --details --json    > /tmp/recall_dev.json      # identical answer for answer to recall_dev_all.json
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --details --json > $R/edits_dev_and_varied.json  # overlay 1.0 / 0.986 / 1.0 unchanged
+overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json  # stop 35 final: 0.652 as before, list 1.0, define 1.0, format 0.5 (LLM 0.333)
