@@ -94,6 +94,7 @@ class PassageHit:
     dense_searched: bool = True  # False: the embedding model does not know the question's language (words only)
     lang: str | None = None  # the passage's language
     stated: bool = False  # a fact a user stated, on what the question asks: it outranks older evidence
+    subject: bool = False  # its document's title is all the question asks ("What is Macaque?": Macaque)
 
 
 class Snapshot:
@@ -202,6 +203,7 @@ class Snapshot:
         for p in sorted(self._delta_passages.values(), key=lambda p: p.id):
             if p.title:
                 self._titles.setdefault(fold(p.title), p.id)
+        self.__dict__.pop("_qualified", None)  # derived from the titles just changed
         self._delta_ids = np.array([p["id"] for p in doc["passages"]], dtype=np.int64)
         self._delta_vectors = vectors
         self.delta_passages = len(doc["passages"])
@@ -339,8 +341,20 @@ class Snapshot:
         return Passage(**json.loads(self._pbin[int(self._offsets[i]) : int(self._offsets[i + 1])]))
 
     def titled(self, title: str) -> int | None:
-        """The first passage of the document titled `title` (case-folded), if any."""
-        return self._titles.get(fold(title.strip()))
+        """The first passage of the document titled `title` (case-folded), or where none is, of the first
+        whose title qualifies it in parentheses ("Western Front (World War I)" for "Western Front"), if any."""
+        key = fold(title.strip())
+        found = self._titles.get(key)
+        return found if found is not None else self._qualified.get(key)
+
+    @functools.cached_property
+    def _qualified(self) -> dict[str, int]:
+        """A title's form without its parenthesised qualifier → the first such document's first passage."""
+        bases: dict[str, int] = {}
+        for key, pid in sorted(self._titles.items()):
+            if key.endswith(")") and " (" in key:
+                bases.setdefault(key[: key.rindex(" (")].strip(), pid)
+        return bases
 
     def nearest(self, text: str, k: int = 5) -> list[tuple[float, int]]:
         """(cosine, passage id) of the k passages nearest in meaning to `text`, best first (the published

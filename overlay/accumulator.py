@@ -10,7 +10,9 @@ Copying follows the LLM's own words into a passage, weighted by how much meaning
 on a function word or on a word the question itself holds ("… was the first president of the United
 States" matched on "States") counts `function_match`, unless the copy is already under way. At the start
 a passage's first word opens the answer only if the question names it (an article's opening is no answer
-to "Who painted X?"), and so may the start of its sentence that holds most of the question (at least
+to "Who painted X?"), or the word asked that its opening is about, past an opening phrase ("In particle
+physics, a lepton is": "Lepton is an elementary particle…"), and so may the start of its sentence that
+holds most of the question (at least
 `sentence_opening` of it: deep in a long note, the answer is where the question's words are);
 within one sentence every copy comes from one document (once a word the question does not hold is copied),
 so two people's facts are not stitched into one
@@ -33,6 +35,7 @@ from .lexicon import Lexicon
 PARTS = ("activation", "copy", "next2", "next", "verdict", "draft")
 EVIDENCE = ("activation", "copy")  # the parts that come from retrieved passages and the prompt: scaled by trust
 LEAD_MAX = 3  # leading function words an answer may drop from a passage's opening ("The", "A", "In the")
+SUBJECT_REACH = 8  # tokens into a passage's first sentence where the word asked about may stand as its subject
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Passage:
     meaning: list[float] = field(default_factory=list)  # per position: 1, or function_match (function/echo)
     opening: tuple[int, float] | None = None  # (position, share of the question) of its best sentence's start
     fact: bool = False  # a fact the user stated: its copies are not gated by the LLM's confidence
-    lead: int = 0  # position of its first word that is not a function word ("The coyote": 1)
+    subject: tuple[int, int] | None = None  # (phrase start, position) of the word asked that its opening is about
     sentence: list[int] = field(default_factory=list)  # per position: its sentence's index
     named: bool = True  # holds as many of the question's names as any passage (else nothing is copied from it)
 
@@ -164,7 +167,7 @@ class Accumulator:
                     meaning,
                     opening,
                     doc.startswith(FACT_PREFIX),
-                    next((i for i, t in enumerate(tokens[:LEAD_MAX]) if t.key not in STOPWORDS), 0),
+                    _subject(tokens, nodes, self.asked),
                     sentences(tokens),
                     getattr(hit, "names", 0.0) >= most_names,
                 )
@@ -220,6 +223,8 @@ class Accumulator:
             if not tail:  # the first step: a passage opens the answer on a word the question names, or
                 if p.nodes and p.nodes[0] in self.asked:  # where its sentence holding most of the question starts
                     self._copy(copy, copy_from, p, 0, rho * self.config.copy_opening, 0)
+                elif p.subject is not None and p.subject[0] > 0:  # or on that word past an opening phrase
+                    self._copy(copy, copy_from, p, p.subject[1], rho * self.config.copy_opening, 0)
                 if p.opening is not None and p.opening[1] >= self.config.sentence_opening:
                     self._copy(copy, copy_from, p, p.opening[0], rho * self.config.copy_opening * p.opening[1], 0)
                 continue
@@ -248,12 +253,12 @@ class Accumulator:
 
     def _anchored(self, p: Passage, pos: int) -> bool:
         """The whole answer so far, ending at `pos`, is the start of a sentence the question points to (the
-        passage's opening on a word asked, with or without its leading function words, or its sentence
-        holding most of the question): "Time is" goes on as "Time is the continuous progression…", and
-        "Coyote is a" as "The coyote is a species of canine", though they matched only the question and
-        function words."""
+        passage's opening on a word asked, with or without its leading function words or an opening phrase,
+        or its sentence holding most of the question): "Time is" goes on as "Time is the continuous
+        progression…", "Coyote is a" as "The coyote is a species of canine", and "Lepton is" as "In particle
+        physics, a lepton is an elementary particle", though they matched only the question and function words."""
         start = pos + 1 - len(self.written)
-        opens = 0 <= start <= p.lead and p.nodes[p.lead] in self.asked
+        opens = p.subject is not None and p.subject[0] <= start <= p.subject[1]
         points = p.opening is not None and start == p.opening[0] and p.opening[1] >= self.config.sentence_opening
         return (opens or points) and p.nodes[start : pos + 1] == self.written
 
@@ -261,9 +266,10 @@ class Accumulator:
         """The answer so far says only what the question said ("Lighting is") and `pos` is the first place
         of its last word in the passage's opening sentence on a word asked ("Lighting or illumination is
         the deliberate use of light…"): that sentence is what the answer goes on to say."""
-        if not self.echo_only or p.nodes[p.lead] not in self.asked or pos <= p.lead:
+        if not self.echo_only or p.subject is None or pos <= p.subject[1]:
             return False
-        return p.sentence[pos] == p.sentence[p.lead] and p.nodes.index(p.nodes[pos], p.lead) == pos
+        at = p.subject[1]
+        return p.sentence[pos] == p.sentence[at] and p.nodes.index(p.nodes[pos], at) == pos
 
     @staticmethod
     def _copy(copy: np.ndarray, copy_from: dict, p: Passage, pos: int, value: float, length: int) -> bool:
@@ -312,6 +318,26 @@ class Accumulator:
 def asked_words(word_id, text: str) -> set[int]:
     """The node ids of a prompt's words (punctuation aside): what an answer echoes rather than says."""
     return {node for tok in split(text) if tok.kind != "punct" and (node := word_id(tok.surface)) is not None}
+
+
+def _subject(tokens: list, nodes: list[int], asked: set[int]) -> tuple[int, int] | None:
+    """(start of its phrase, position) of the first word asked in a passage's first sentence, within
+    `SUBJECT_REACH` tokens, where a clause starts: at the start with up to `LEAD_MAX` function words ("The
+    coyote"), or after an opening phrase ("In particle physics, a lepton", "In Greek mythology, Medusa"),
+    not inside another name ("The rhesus macaque" is not about the macaque). None: the opening is about
+    something else."""
+    first = sentences(tokens)
+    for i, (t, node) in enumerate(zip(tokens[:SUBJECT_REACH], nodes, strict=False)):
+        if first[i] != first[0]:
+            return None
+        if t.kind == "word" and t.key not in STOPWORDS and node in asked:
+            start = i
+            while start > 0 and i - start < LEAD_MAX and tokens[start - 1].kind == "word":
+                if tokens[start - 1].key not in STOPWORDS:
+                    return None  # a word that is no function word before it: a longer name, a modifier
+                start -= 1
+            return (start, i) if start == 0 or tokens[start - 1].kind == "punct" else None
+    return None
 
 
 def _best_sentence(tokens: list, asked: Asked, lang: str | None) -> tuple[int, float] | None:

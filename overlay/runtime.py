@@ -265,6 +265,7 @@ class Generation:
                     "used": any(u.id == h.id for u in state.evidence.hits),
                     "fact": trust.is_fact(h),
                     "stated": h.stated,  # a fact on the question: it outranked older evidence
+                    "subject": h.subject,  # its document's title is all the question asks
                     "text": h.text,
                 }
                 for h in hits

@@ -199,6 +199,7 @@ def _retrieval_attributes(trace: dict[str, Any]) -> dict[str, Any]:
             f"{own}.used": p.get("used"),
             f"{own}.fact": p.get("fact"),
             f"{own}.stated": p.get("stated"),
+            f"{own}.subject": p.get("subject"),
         }
     return attributes
 

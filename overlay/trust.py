@@ -7,10 +7,12 @@ reaches `evidence_dense`, or it holds a name the question asks about, which a de
 or the question's language is one the dense model does not know, when its words alone decide)
 and holds most of what is asked: its relevance is the larger of its `coverage` (idf-weighted share of
 the question's terms) and `names` (share of the question's names). A document is as relevant as its best
-passage, so an article's lead comes with the passage that matched. The answer's trust rises linearly
-from 0 at `trust_low` to 1 at `trust_high`; it scales the evidence parts of the graph score (activation,
-copy), and passages below `trust_low` are neither put in the prompt nor copied. With trust 0 the graph
-still bounds the words, but the LLM chooses among them alone.
+passage, so an article's lead comes with the passage that matched. Where the question asks about a document
+by its whole title ("What is Macaque?", `subject`), only that document and the facts a user stated on it are
+used: the Rhesus macaque's "is a species of Old World monkey" is not the genus's, however well it matches.
+The answer's trust rises linearly from 0 at `trust_low` to 1 at `trust_high`; it scales the evidence parts
+of the graph score (activation, copy), and passages below `trust_low` are neither put in the prompt nor
+copied. With trust 0 the graph still bounds the words, but the LLM chooses among them alone.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ def weigh(hits: list, cfg: RuntimeConfig, foreign: bool = False) -> Evidence:
     if best >= cfg.trust_high:
         trust = 1.0
     used = [h for h in hits if trust > 0 and by_doc[h.doc_id or f"#{h.id}"] >= low]
+    if any(h.subject for h in used):  # the question names a document by all it asks: another entity's
+        used = [h for h in used if h.subject or h.stated]  # passage is no evidence on it ("Rhesus macaque")
     # a fact the user stated comes before older passages on the same subject (it is used: it is on it)
     used.sort(key=lambda h: not is_fact(h))
     return Evidence(trust, used, shares)

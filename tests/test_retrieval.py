@@ -154,6 +154,46 @@ def test_a_document_the_question_names_by_its_title_comes_first(tmp_path: Path, 
     assert [h.title for h in search(snap, "What is Time?", 3, lexical_weight=1.0)][0] != "Time"  # words alone
 
 
+KINDS = [
+    ("Macaque", "The macaques constitute a genus (Macaca) of gregarious Old World monkeys of Asia."),
+    ("Rhesus macaque", "The rhesus macaque is a species of Old World monkey in the Macaca genus."),
+    ("Western Front (World War I)", "The Western Front was one of the main theatres of war during World War I."),
+    ("Western Front (World War II)", "The Western Front was a military theatre of World War II in Europe."),
+    ("Eastern Front (World War I)", "The Eastern Front was a theatre of war. It contrasts with the Western Front."),
+]
+
+
+def test_the_document_a_question_names_by_all_it_asks_is_its_subject(tmp_path: Path) -> None:
+    """ "What is Macaque?" is about the genus, not the rhesus macaque, though both passages hold all it
+    asks; "Tell me about Western Front." names "Western Front (World War I)" without its qualifier. Only
+    the subject's document is then evidence: the other passages are other entities' (`trust.weigh`)."""
+    import json
+
+    from overlay import RuntimeConfig
+    from overlay.trust import weigh
+
+    src = tmp_path / "kinds.jsonl"
+    src.write_text("".join(json.dumps({"title": t, "text": x}) + "\n" for t, x in KINDS), encoding="utf-8")
+    ingest_paths(tmp_path / "graph.duckdb", [src], progress=False)
+    publish(tmp_path / "graph.duckdb", tmp_path / "snapshots", progress=False)
+    snap = Snapshot.open(tmp_path / "snapshots")
+    subjects = lambda q: {h.title: h.subject for h in search(snap, q, 3, lexical_weight=1.0)}  # noqa: E731
+    macaque = subjects("What is Macaque?")
+    assert "Rhesus macaque" in macaque and {t for t, subject in macaque.items() if subject} == {"Macaque"}
+    assert subjects("Tell me about Western Front.") == {
+        "Western Front (World War I)": True,
+        "Western Front (World War II)": False,
+        "Eastern Front (World War I)": False,
+    }
+    assert [h.title for h in search(snap, "Tell me about Western Front.", 3, lexical_weight=1.0)][0] == (
+        "Western Front (World War I)"
+    )
+    used = weigh(search(snap, "What do you know about Western Front?", 3, lexical_weight=1.0), RuntimeConfig()).hits
+    assert [h.title for h in used] == ["Western Front (World War I)"]
+    # a question asking more than a title names no subject: every passage on it may be evidence
+    assert not any(subjects("Which macaque is a species of monkey?").values())
+
+
 PRESIDENTS = [
     ("Orlan Vesk", "Orlan Vesk was a statesman who served as the first president of Freedonia from 1801 to 1809."),
     ("Tam Brio", "Tam Brio was the 28th president of Freedonia. As president of Freedonia he led Freedonia in war."),

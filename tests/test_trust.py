@@ -31,8 +31,9 @@ def rt(backend, tmp_path_factory: pytest.TempPathFactory) -> Runtime:
     return Runtime(Snapshot.open(home / "snapshots"), backend, RuntimeConfig(max_words=24))
 
 
-def hit(coverage: float, names: float = 0.0, dense: float | None = 0.5, doc: str = "a", pid: int = 1):
-    return SimpleNamespace(id=pid, coverage=coverage, names=names, dense=dense, doc_id=doc)
+def hit(coverage: float, names: float = 0.0, dense: float | None = 0.5, doc: str = "a", pid: int = 1, **kw):
+    fields = {"subject": False, "stated": False} | kw
+    return SimpleNamespace(id=pid, coverage=coverage, names=names, dense=dense, doc_id=doc, **fields)
 
 
 def test_trust_rises_with_the_share_of_the_question_a_passage_holds() -> None:
@@ -57,6 +58,11 @@ def test_trust_rises_with_the_share_of_the_question_a_passage_holds() -> None:
     facts = weigh([hit(0.9, doc="wiki:Japan", pid=1), hit(0.6, doc="fact:0a1b", pid=9)], cfg).hits
     assert [h.id for h in facts] == [9, 1]
     assert [h.id for h in weigh([hit(0.9, doc="a", pid=1), hit(1.0, doc="b", pid=9)], cfg).hits] == [1, 9]
+    # a question that names a document by all it asks uses that document and the facts stated on it only
+    named = [hit(1.0, doc="Macaque", pid=1, subject=True), hit(1.0, doc="Rhesus macaque", pid=5)]
+    assert [h.id for h in weigh(named, cfg).hits] == [1]
+    named.append(hit(0.8, doc="fact:0a1b", pid=9, stated=True))
+    assert [h.id for h in weigh(named, cfg).hits] == [9, 1]
 
 
 def test_hits_say_how_much_of_the_question_they_hold(rt: Runtime) -> None:
@@ -250,7 +256,7 @@ def test_an_echo_of_the_question_binds_no_document_and_the_restated_opening_is_n
     cfg, lex = rt.config, rt.lexicon
     acc = Accumulator(rt.snap, lex, cfg)
     acc.seed("What is geologist?", _hits("The geologist is a Lithuanian.", "Geologist is a clockmaker."))
-    assert [p.lead for p in acc.passages] == [1, 0]
+    assert [p.subject for p in acc.passages] == [(0, 1), (0, 0)]
     geologist, lithuanian, clockmaker = (lex.word_id(w) for w in ("geologist", "Lithuanian", "clockmaker"))
     first = acc.propose()
     assert first.copy_from[geologist][0] == 901  # only the second passage opens with the word asked
@@ -263,6 +269,31 @@ def test_an_echo_of_the_question_binds_no_document_and_the_restated_opening_is_n
     assert prop.parts["copy"][lithuanian] > prop.parts["copy"][clockmaker]
     assert lithuanian in prop.held  # (so is "clockmaker": the second passage opens "Geologist is a" too)
     assert step_trust(1.0, 0.9, 0.0, cfg, fact=True) == 1.0 > step_trust(1.0, 0.9, 0.0, cfg)
+
+
+def test_an_opening_about_the_word_asked_after_an_opening_phrase_is_where_the_answer_starts(rt: Runtime) -> None:
+    """ "In particle physics, a lepton is an elementary particle…": the answer may open on "Lepton" and go
+    on as that sentence does ("Lepton is an elementary…"), where before it opened on the LLM's own
+    "Leptons are fundamental particles…"; a word asked inside a longer name ("The rhesus macaque") is not
+    what an opening is about."""
+    from overlay.accumulator import Accumulator
+
+    cfg, lex = rt.config, rt.lexicon
+    acc = Accumulator(rt.snap, lex, cfg)
+    acc.seed(
+        "What is geologist?",
+        _hits("In Albania, a geologist is a Lithuanian.", "The Lithuanian geologist is a clockmaker."),
+    )
+    assert [p.subject for p in acc.passages] == [(3, 4), None]
+    geologist, lithuanian, clockmaker = (lex.word_id(w) for w in ("geologist", "Lithuanian", "clockmaker"))
+    first = acc.propose()
+    assert first.copy_from[geologist][:2] == (900, 4)  # the answer may open on the word asked
+    acc.observe(geologist, first.copy_from[geologist])
+    for w in ("is", "a"):
+        acc.observe(lex.word_id(w))
+    prop = acc.propose()
+    assert prop.parts["copy"][lithuanian] == pytest.approx(cfg.rho[0] * 3) and lithuanian in prop.held
+    assert prop.parts["copy"][clockmaker] < prop.parts["copy"][lithuanian] and clockmaker not in prop.held
 
 
 def test_a_passage_repeating_its_subject_is_not_copied_into_a_loop(rt: Runtime) -> None:

@@ -263,6 +263,8 @@ def search(
             "coverage": round(h.coverage, 4),
             "names": round(h.names, 4),
             "dense_searched": h.dense_searched,  # false: the embedding model does not know the question's language
+            "subject": h.subject,  # its document's title is all the question asks: other documents are no evidence
+            "stated": h.stated,  # a fact a user stated on the question
             "lang": h.lang,
             "doc_id": h.doc_id,
             "title": h.title,
