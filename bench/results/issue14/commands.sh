@@ -60,3 +60,10 @@ overlay eval recall $R/recall_rephrased.jsonl --details --json > $R/recall_rephr
 overlay eval recall $E/recall_dev.jsonl --details --json    > /tmp/recall_dev.json      # identical answer for answer to recall_dev_all.json
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --details --json > $R/edits_dev_and_varied.json  # overlay 1.0 / 0.986 / 1.0 unchanged
 overlay eval prompts $E/promptmix_dev.jsonl --details --json > $R/promptmix_dev_all.json  # stop 35 final: 0.652 as before, list 1.0, define 1.0, format 0.5 (LLM 0.333)
+# stop 36 (hits say `subject`: a document the question names by all it asks, a parenthesised qualifier aside, is the
+# only evidence beside facts stated on it; an opening's subject past an opening phrase starts the answer), whole files:
+overlay eval recall $E/recall_dev.jsonl --details --json       > $R/recall_dev_all.json       # 0.806 / 0.778 (RAG 0.736 / 0.625)
+overlay eval recall $R/recall_rephrased.jsonl --details --json > $R/recall_rephrased.json     # 0.792 / 0.750 (RAG 0.722 / 0.569)
+overlay eval prompts $E/promptmix_dev.jsonl --details --json   > $R/promptmix_dev_all.json    # 0.652, one answer changed, same passes
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --details --json > $R/edits_dev_and_varied.json  # 1.0/0.986/1.0, 6 answers changed
+overlay eval next-word $E/nextword_dev.jsonl --max-positions 800 --json         > $R/nextword_dev.json   # identical top1 0.391 (LLM 0.376)
