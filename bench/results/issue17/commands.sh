@@ -45,3 +45,5 @@ overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/edits
 overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
 # stop 36 (hits say `subject`, openings' subjects past an opening phrase), nothing else running: counterfactual 1.0 all
 overlay eval edits $E/edits_counterfactual_dev.jsonl --details --json > $R/edits_counterfactual_dev.json
+# stop 36, same code, nothing else running: sequential 1.0/0.986/1.0 live and after publish (110 controls), edit p50 0.28 s
+overlay eval edits $E/edits_dev.jsonl $E/edits_dev_varied.jsonl --sequential --scale 1000 --details --json > $R/edits_sequential_1000.json
