@@ -330,9 +330,9 @@ def _subject(tokens: list, nodes: list[int], asked: set[int]) -> tuple[int, int]
     for i, (t, node) in enumerate(zip(tokens[:SUBJECT_REACH], nodes, strict=False)):
         if first[i] != first[0]:
             return None
-        if t.kind == "word" and t.key not in STOPWORDS and node in asked:
+        if t.kind != "punct" and t.key not in STOPWORDS and node in asked:  # a word or a number ("1973")
             start = i
-            while start > 0 and i - start < LEAD_MAX and tokens[start - 1].kind == "word":
+            while start > 0 and i - start < LEAD_MAX and tokens[start - 1].kind != "punct":
                 if tokens[start - 1].key not in STOPWORDS:
                     return None  # a word that is no function word before it: a longer name, a modifier
                 start -= 1

@@ -285,6 +285,8 @@ def test_an_opening_about_the_word_asked_after_an_opening_phrase_is_where_the_an
         _hits("In Albania, a geologist is a Lithuanian.", "The Lithuanian geologist is a clockmaker."),
     )
     assert [p.subject for p in acc.passages] == [(3, 4), None]
+    acc.seed("What is 1871 Albania?", _hits("The 1871 Albania is a clockmaker.", "The 4 Albania is a geologist."))
+    assert [p.subject for p in acc.passages[2:]] == [(0, 1), None]  # a number asked opens it, or is a longer name
     geologist, lithuanian, clockmaker = (lex.word_id(w) for w in ("geologist", "Lithuanian", "clockmaker"))
     first = acc.propose()
     assert first.copy_from[geologist][:2] == (900, 4)  # the answer may open on the word asked
