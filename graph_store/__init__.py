@@ -15,7 +15,7 @@ from .ingest import IngestSummary, chunk_passages, ingest_paths
 from .publisher import current_version, list_snapshots, publish, rollback
 from .queries import DIRECTIONS, NeighborRow, default_direction, neighbors, show, stats
 from .readers import READERS, SUFFIXES, Document, parse_note, read_wiki
-from .retrieval import Asked, in_document_order, search
+from .retrieval import Asked, document_of, in_document_order, search
 from .snapshot import Neighbor, Node, Passage, PassageHit, Snapshot
 from .snapshot_format import Manifest, version_name
 from .stopwords import STOPWORDS
@@ -74,6 +74,7 @@ __all__ = [
     "connect",
     "current_version",
     "default_direction",
+    "document_of",
     "edit_log",
     "ensure_embeddings",
     "export_graph",

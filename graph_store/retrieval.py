@@ -76,7 +76,7 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
     for pid, share in _titles_named(snap, text, asked):  # a document the question names: its opening is the subject
         rare[pid] = rare.get(pid, 0) + TITLE_SHARE * share
         if share >= TITLE_WHOLE:
-            subjects.add(_document(snap.passage(pid)))
+            subjects.add(document_of(snap.passage(pid)))
     for pid in _phrased(snap, text, asked, {pid for _, pid in dense} | {pid for _, pid in lexical}):
         rare[pid] = rare.get(pid, 0) + 1
     cosine, bm25 = {pid: s for s, pid in dense}, {pid: s for s, pid in lexical}
@@ -108,16 +108,16 @@ def search(snap: Snapshot, text: str, k: int = 5, lexical_weight: float = 0.0) -
             dense_searched,
             p.lang,
             asked.stated(p),
-            _document(p) in subjects,
+            document_of(p) in subjects,
         )
         for p, score in found
     ]
     deep = {p.id for p, _ in found if p.id - lead(snap, p).id >= LEAD_REACH}
-    return in_document_order(hits, [_document(p) for p, _ in found], deep)
+    return in_document_order(hits, [document_of(p) for p, _ in found], deep)
 
 
-def _document(p: Passage) -> str:
-    """The document a passage belongs to (its title, or itself, where it has no document id)."""
+def document_of(p: Passage | PassageHit) -> str:
+    """The document a passage (or hit) belongs to: its id, else its title, else the passage itself."""
     return p.doc_id or p.title or f"#{p.id}"
 
 

@@ -27,7 +27,18 @@ from itertools import groupby
 
 import numpy as np
 
-from graph_store import END_ID, FACT_PREFIX, SENTENCE_END, STOPWORDS, Asked, Snapshot, fold, sentences, split
+from graph_store import (
+    END_ID,
+    FACT_PREFIX,
+    SENTENCE_END,
+    STOPWORDS,
+    Asked,
+    Snapshot,
+    document_of,
+    fold,
+    sentences,
+    split,
+)
 
 from .config import RuntimeConfig
 from .lexicon import Lexicon
@@ -150,9 +161,10 @@ class Accumulator:
                 weak if t.kind == "punct" or t.key in STOPWORDS or node in self.asked else 1.0
                 for t, node in zip(tokens, nodes, strict=True)
             ]
-            doc = hit.doc_id or hit.title or f"#{hit.id}"
+            doc = document_of(hit)
             surfaces = [t.surface for t in tokens]
-            opening = _best_sentence(tokens, asked, getattr(hit, "lang", None)) if asked else None
+            sentence = sentences(tokens)
+            opening = _best_sentence(tokens, sentence, asked, getattr(hit, "lang", None)) if asked else None
             self.passages.append(
                 Passage(
                     hit.id,
@@ -167,8 +179,8 @@ class Accumulator:
                     meaning,
                     opening,
                     doc.startswith(FACT_PREFIX),
-                    _subject(tokens, nodes, self.asked),
-                    sentences(tokens),
+                    _subject(tokens, sentence, nodes, self.asked),
+                    sentence,
                     getattr(hit, "names", 0.0) >= most_names,
                 )
             )
@@ -320,15 +332,14 @@ def asked_words(word_id, text: str) -> set[int]:
     return {node for tok in split(text) if tok.kind != "punct" and (node := word_id(tok.surface)) is not None}
 
 
-def _subject(tokens: list, nodes: list[int], asked: set[int]) -> tuple[int, int] | None:
+def _subject(tokens: list, sentence: list[int], nodes: list[int], asked: set[int]) -> tuple[int, int] | None:
     """(start of its phrase, position) of the first word asked in a passage's first sentence, within
     `SUBJECT_REACH` tokens, where a clause starts: at the start with up to `LEAD_MAX` function words ("The
     coyote"), or after an opening phrase ("In particle physics, a lepton", "In Greek mythology, Medusa"),
     not inside another name ("The rhesus macaque" is not about the macaque). None: the opening is about
-    something else."""
-    first = sentences(tokens)
+    something else (`sentence`: each token's sentence index)."""
     for i, (t, node) in enumerate(zip(tokens[:SUBJECT_REACH], nodes, strict=False)):
-        if first[i] != first[0]:
+        if sentence[i] != sentence[0]:
             return None
         if t.kind != "punct" and t.key not in STOPWORDS and node in asked:  # a word or a number ("1973")
             start = i
@@ -340,11 +351,11 @@ def _subject(tokens: list, nodes: list[int], asked: set[int]) -> tuple[int, int]
     return None
 
 
-def _best_sentence(tokens: list, asked: Asked, lang: str | None) -> tuple[int, float] | None:
+def _best_sentence(tokens: list, sentence: list[int], asked: Asked, lang: str | None) -> tuple[int, float] | None:
     """(start position, share of the question) of the passage sentence that holds the most of what is
     asked (None: no sentence holds any of it)."""
     best: tuple[int, float] | None = None
-    for _, run in groupby(range(len(tokens)), key=sentences(tokens).__getitem__):
+    for _, run in groupby(range(len(tokens)), key=sentence.__getitem__):
         span = list(run)
         if tokens[span[0]].kind == "punct":
             continue

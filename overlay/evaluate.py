@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from graph_store import END_ID, join_original, search, split
+from graph_store import END_ID, document_of, join_original, search, split
 
 from .accumulator import asked_words
 from .config import RuntimeConfig
@@ -193,7 +193,7 @@ def stitched(answer: Any, snap: Any, asked: frozenset[int] = frozenset()) -> boo
     for step in answer.steps:
         if step.copy_source is not None and step.winner.node not in asked:
             p = snap.passage(step.copy_source[0])
-            docs.add(p.doc_id or p.title or f"#{p.id}")
+            docs.add(document_of(p))
             if len(docs) > 1:
                 return True
         if step.text in (".", "!", "?") or step.winner.node == END_ID:
